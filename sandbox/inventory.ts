@@ -1,0 +1,57 @@
+/**
+ * Inventory provider operations: `POST /reservations` (effect `reserve`) and
+ * `POST /releases` (effect `release`). SKUs starting with `OUT-` are out of
+ * stock: a permanent business failure (409 out_of_stock) with no effect.
+ */
+import { z } from 'zod';
+import { BusinessError, defineOperation, type Operation } from './provider';
+
+const reservationSchema = z.strictObject({
+  orderId: z.string().min(1).max(200),
+  items: z
+    .array(z.strictObject({ sku: z.string().min(1).max(100), qty: z.number().int().positive() }))
+    .min(1),
+});
+
+const releaseSchema = z.strictObject({
+  reservationId: z.string().min(1).max(200),
+});
+
+export const createReservation = defineOperation({
+  path: '/reservations',
+  kind: 'reserve',
+  schema: reservationSchema,
+  execute(input, ctx) {
+    const missing = input.items.filter((i) => i.sku.startsWith('OUT-')).map((i) => i.sku);
+    if (missing.length > 0) {
+      throw new BusinessError(409, 'out_of_stock', `Out of stock: ${missing.join(', ')}`);
+    }
+    const reservation = { id: ctx.id('res_'), orderId: input.orderId, items: input.items, status: 'reserved' };
+    return { body: reservation, effect: { orderId: input.orderId, data: reservation } };
+  },
+});
+
+export const createRelease = defineOperation({
+  path: '/releases',
+  kind: 'release',
+  schema: releaseSchema,
+  execute(input, ctx) {
+    const reservation = ctx.findEffect('reserve', input.reservationId);
+    if (!reservation) throw new BusinessError(404, 'not_found', `No such reservation: ${input.reservationId}`);
+    const already = ctx
+      .listEffects({ kind: 'release', orderId: reservation.orderId ?? undefined })
+      .some((r) => r.data.reservationId === input.reservationId);
+    if (already) {
+      throw new BusinessError(409, 'already_released', `Reservation ${input.reservationId} is already released`);
+    }
+    const release = {
+      id: ctx.id('rel_'),
+      reservationId: input.reservationId,
+      orderId: reservation.orderId,
+      status: 'released',
+    };
+    return { body: release, effect: { orderId: reservation.orderId, data: release } };
+  },
+});
+
+export const inventoryOperations: Operation[] = [createReservation, createRelease];
