@@ -1,0 +1,125 @@
+/**
+ * The job activities. `createActivities` registers one activity per step of every known definition
+ * (activity type `<jobType>:<step>`) plus the prepare step. A step runs behind the step ledger: its key
+ * (job id + step name) is claimed before the side effect, a completed key returns the recorded result,
+ * and the same key travels downstream as the `Idempotency-Key`.
+ */
+import { hostname } from 'node:os';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ErrorType, PREPARE_ACTIVITY } from '../common/constants';
+import type { JobArgs, JobPlan, StepArgs } from '../common/types';
+import { hashOf } from '../core/canonical';
+import type { Logger } from '../core/logging';
+import { activityTypeFor, planFor, type JobDefinition, type StepDefinition } from '../jobs/define';
+import type { JobRegistry } from '../jobs/registry';
+import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
+import { StepInProgressError, stepKey, type Ledger } from '../ledger';
+
+export interface ActivityDeps {
+  registry: JobRegistry;
+  ledger: Ledger;
+  logger: Logger;
+  /** Identity written into step leases. Default `<hostname>:<pid>`. */
+  workerIdentity?: string;
+}
+
+export type ActivityFn = (args: never) => Promise<unknown>;
+
+/** Validates a job's input and returns its plan; permanent `Validation` failure on bad input. */
+export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<JobPlan> {
+  const workflowId = Context.current().info.workflowExecution?.workflowId;
+  try {
+    const definition = deps.registry.get(args.jobType);
+    const submission = resolveSubmission(definition, args.input, args.idempotencyKey);
+    if (submission.jobId !== workflowId) {
+      throw ApplicationFailure.nonRetryable(
+        `workflow id '${workflowId}' does not match the job id '${submission.jobId}' of this type and key`,
+        ErrorType.Validation,
+      );
+    }
+    return {
+      jobId: submission.jobId,
+      jobType: definition.type,
+      definitionVersion: definition.version,
+      idempotencyKey: submission.idempotencyKey,
+      inputHash: submission.inputHash,
+      input: submission.input,
+      steps: planFor(definition),
+    };
+  } catch (err) {
+    if (err instanceof JobValidationError) {
+      throw ApplicationFailure.create({ message: err.message, type: ErrorType.Validation, nonRetryable: true, details: [err.issues] });
+    }
+    if (err instanceof InvalidIdempotencyKeyError || (err instanceof Error && err.name === 'UnknownJobTypeError')) {
+      throw ApplicationFailure.nonRetryable(err.message, ErrorType.Validation);
+    }
+    throw err;
+  }
+}
+
+/** Runs one step behind the step ledger. */
+export async function runStep(deps: ActivityDeps, definition: JobDefinition, step: StepDefinition<unknown>, args: StepArgs): Promise<unknown> {
+  const context = Context.current();
+  const { info } = context;
+  const key = stepKey(args.jobId, step.name);
+  const owner = { identity: deps.workerIdentity ?? `${hostname()}:${process.pid}`, attempt: info.attempt };
+  const log = deps.logger.child({ job_id: args.jobId, job_type: args.jobType, step: step.name, attempt_number: info.attempt });
+  let claim;
+  try {
+    claim = await deps.ledger.claimStep({
+      key,
+      jobId: args.jobId,
+      step: step.name,
+      owner,
+      leaseMs: info.startToCloseTimeoutMs,
+      requestHash: hashOf(args.input),
+    });
+  } catch (err) {
+    if (err instanceof StepInProgressError) {
+      log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
+      throw ApplicationFailure.retryable(err.message, ErrorType.StepInProgress);
+    }
+    throw err;
+  }
+  if (claim.kind === 'completed') {
+    log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
+    return claim.result;
+  }
+  log.info({ status: 'executing', takeover: claim.takeover }, 'step started');
+  try {
+    const result = await step.run({
+      jobId: args.jobId,
+      jobType: args.jobType,
+      step: step.name,
+      idempotencyKey: key,
+      input: args.input,
+      results: args.results,
+      attempt: info.attempt,
+      log,
+      heartbeat: (details) => context.heartbeat(details),
+      signal: context.cancellationSignal,
+    });
+    await deps.ledger.completeStep({ key, owner, result: result ?? null });
+    log.info({ status: 'completed', outcome: 'success' }, 'step completed');
+    return result ?? null;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    await deps.ledger.failStep({ key, owner, error: { message, name: err instanceof Error ? err.name : 'Error' } });
+    log.warn({ status: 'failed', outcome: 'error', err: message }, 'step failed');
+    throw err;
+  }
+}
+
+/** Every activity a worker registers for the given definitions. */
+export function createActivities(deps: ActivityDeps): Record<string, ActivityFn> {
+  const activities: Record<string, ActivityFn> = {
+    [PREPARE_ACTIVITY]: ((args: JobArgs) => prepareJob(deps, args)) as ActivityFn,
+  };
+  for (const definition of deps.registry.all()) {
+    for (const step of definition.steps) {
+      activities[activityTypeFor(definition.type, step.name)] = ((args: StepArgs) =>
+        runStep(deps, definition, step as StepDefinition<unknown>, args)) as ActivityFn;
+    }
+  }
+  return activities;
+}

@@ -1,0 +1,43 @@
+/**
+ * Builds a ready `JobClient` from configuration: the Temporal connection, the ledger and the registry of
+ * known job types. `close()` releases all of them.
+ */
+import { Client, Connection } from '@temporalio/client';
+import type { Config } from '../core/config';
+import { createLogger, type Logger } from '../core/logging';
+import type { JobDefinition } from '../jobs/define';
+import { DEFAULT_JOBS } from '../jobs';
+import { JobRegistry } from '../jobs/registry';
+import { openLedger } from '../ledger';
+import { JobClient } from './jobs';
+
+export interface ConnectedJobClient {
+  jobs: JobClient;
+  client: Client;
+  close(): Promise<void>;
+}
+
+export async function connectJobClient(
+  config: Config,
+  options: { definitions?: readonly JobDefinition[]; logger?: Logger } = {},
+): Promise<ConnectedJobClient> {
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const jobs = new JobClient({
+    client,
+    registry: new JobRegistry(options.definitions ?? DEFAULT_JOBS),
+    ledger,
+    taskQueue: config.JOBLEDGER_TASK_QUEUE,
+    logger: options.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'jobledger-client' }),
+    ...(config.JOBLEDGER_SUBMITTED_BY !== undefined && { submittedBy: config.JOBLEDGER_SUBMITTED_BY }),
+  });
+  return {
+    jobs,
+    client,
+    close: async () => {
+      await ledger.close();
+      await connection.close();
+    },
+  };
+}

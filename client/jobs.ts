@@ -1,0 +1,195 @@
+/**
+ * The client SDK: submit jobs and read their status. A submission is validated before anything starts,
+ * then deduplicated in two layers: the ledger (fast path, and the only memory once Temporal's retention
+ * has deleted a closed workflow) and Temporal's workflow-id reuse and conflict policies (authoritative,
+ * and what collapses concurrent duplicates into one execution).
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Client,
+} from '@temporalio/client';
+import { JOB_WORKFLOW_TYPE, JobStatus } from '../common/constants';
+import { SA } from '../common/searchAttributes';
+import type { JobArgs } from '../common/types';
+import type { Logger } from '../core/logging';
+import { dedupeWindowMs, type JobDefinition } from '../jobs/define';
+import type { JobRegistry } from '../jobs/registry';
+import { resolveSubmission, type ResolvedSubmission } from '../jobs/submission';
+import { JobLedgerStatus, jobKey, type JobView, type Ledger } from '../ledger';
+
+/** Same idempotency key, different input. Carries the job id and both hashes, never the payloads. */
+export class IdempotencyConflictError extends Error {
+  override readonly name = 'IdempotencyConflictError';
+  constructor(
+    readonly jobId: string,
+    readonly existingInputHash: string,
+    readonly submittedInputHash: string,
+  ) {
+    super(
+      `idempotency key already used by job ${jobId} with a different input ` +
+        `(existing input hash ${existingInputHash}, submitted ${submittedInputHash})`,
+    );
+  }
+}
+
+/** A submission without a submitter identity. */
+export class MissingSubmitterError extends Error {
+  override readonly name = 'MissingSubmitterError';
+  constructor() {
+    super('a submitter identity is required: pass submittedBy, --submitted-by or set JOBLEDGER_SUBMITTED_BY');
+  }
+}
+
+export interface SubmitOptions {
+  /** Explicit idempotency key. Default: the definition's key function, else the input's SHA-256. */
+  key?: string;
+  /** Who submits. Default: the client's `submittedBy`. Required one way or the other. */
+  submittedBy?: string;
+  correlationId?: string;
+  parentJobId?: string;
+}
+
+export interface SubmitResult {
+  jobId: string;
+  jobType: string;
+  idempotencyKey: string;
+  /** True when an existing job was returned and nothing new was started. */
+  deduplicated: boolean;
+}
+
+export interface JobStatusView {
+  jobId: string;
+  jobType: string;
+  status: string;
+  step?: string;
+  runId: string;
+  workflowStatus: string;
+  startTime: string;
+  closeTime?: string;
+}
+
+export interface JobClientOptions {
+  client: Client;
+  registry: JobRegistry;
+  ledger: Ledger;
+  taskQueue: string;
+  logger: Logger;
+  /** Default submitter identity. Default none. */
+  submittedBy?: string;
+}
+
+const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatus.Abandoned];
+
+export class JobClient {
+  constructor(private readonly options: JobClientOptions) {}
+
+  async submit(jobType: string, input: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    const definition = this.options.registry.get(jobType);
+    const submission = resolveSubmission(definition, input, opts.key);
+    const submittedBy = opts.submittedBy ?? this.options.submittedBy;
+    if (!submittedBy) throw new MissingSubmitterError();
+    const log = this.options.logger.child({ job_id: submission.jobId, job_type: jobType });
+
+    const known = await this.options.ledger.findJob(jobKey(jobType, submission.idempotencyKey));
+    let reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.REJECT_DUPLICATE;
+    if (known && !known.expired) {
+      this.assertSameInput(known.jobId, known.inputHash, submission.inputHash);
+      if (!(FAILED_STATES.includes(known.status) && definition.onFailedResubmit === 'allow-retry')) {
+        log.info({ status: known.status, outcome: 'deduplicated' }, 'duplicate submission answered from the ledger');
+        return this.result(submission, true);
+      }
+      reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY;
+    } else if (known?.expired) {
+      // The dedupe window has passed: a new job under the same id, even if Temporal still keeps the old run.
+      reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE;
+    }
+
+    const args: JobArgs = {
+      jobType,
+      input: submission.input,
+      idempotencyKey: submission.idempotencyKey,
+      submittedBy,
+      ...(opts.correlationId !== undefined && { correlationId: opts.correlationId }),
+      ...(opts.parentJobId !== undefined && { parentJobId: opts.parentJobId }),
+    };
+    try {
+      const handle = await this.options.client.workflow.start(JOB_WORKFLOW_TYPE, {
+        workflowId: submission.jobId,
+        taskQueue: this.options.taskQueue,
+        args: [args],
+        workflowIdReusePolicy: reusePolicy,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        memo: { inputHash: submission.inputHash, definitionVersion: definition.version, submittedBy },
+        typedSearchAttributes: [
+          { key: SA.JobType, value: jobType },
+          { key: SA.JobStatus, value: JobStatus.Submitted },
+          { key: SA.IdempotencyKey, value: submission.idempotencyKey },
+          { key: SA.SubmittedBy, value: submittedBy },
+          ...(opts.correlationId ? [{ key: SA.CorrelationId, value: opts.correlationId }] : []),
+          ...(opts.parentJobId ? [{ key: SA.ParentJobId, value: opts.parentJobId }] : []),
+        ],
+      });
+      await this.remember(definition, submission, submittedBy, handle.firstExecutionRunId, known);
+      log.info({ status: JobStatus.Submitted, outcome: 'started', submitted_by: submittedBy }, 'job submitted');
+      return this.result(submission, false);
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    // Temporal already has this job id (a concurrent duplicate, or a record the ledger lacks).
+    const description = await this.options.client.workflow.getHandle(submission.jobId).describe();
+    const existingHash = description.memo?.inputHash;
+    if (typeof existingHash === 'string') this.assertSameInput(submission.jobId, existingHash, submission.inputHash);
+    await this.remember(definition, submission, submittedBy, description.runId, known);
+    log.info({ status: description.status.name, outcome: 'deduplicated' }, 'duplicate submission answered by Temporal');
+    return this.result(submission, true);
+  }
+
+  async status(jobId: string): Promise<JobStatusView> {
+    const description = await this.options.client.workflow.getHandle(jobId).describe();
+    const attrs = description.typedSearchAttributes;
+    const step = attrs.get(SA.JobStep);
+    return {
+      jobId,
+      jobType: attrs.get(SA.JobType) ?? description.type,
+      status: attrs.get(SA.JobStatus) ?? description.status.name,
+      ...(step !== undefined && { step }),
+      runId: description.runId,
+      workflowStatus: description.status.name,
+      startTime: description.startTime.toISOString(),
+      ...(description.closeTime && { closeTime: description.closeTime.toISOString() }),
+    };
+  }
+
+  private assertSameInput(jobId: string, existingHash: string, submittedHash: string): void {
+    if (existingHash !== submittedHash) throw new IdempotencyConflictError(jobId, existingHash, submittedHash);
+  }
+
+  /** Keeps the ledger's job record in step with what Temporal accepted. */
+  private async remember(
+    definition: JobDefinition,
+    submission: ResolvedSubmission,
+    submittedBy: string,
+    runId: string,
+    known: JobView | undefined,
+  ): Promise<void> {
+    const record = {
+      jobId: submission.jobId,
+      jobType: submission.jobType,
+      idempotencyKey: submission.idempotencyKey,
+      inputHash: submission.inputHash,
+      submittedBy,
+      definitionVersion: String(definition.version),
+      runId,
+      status: JobLedgerStatus.Running,
+      dedupeWindowMs: dedupeWindowMs(definition),
+    };
+    if (known && known.runId !== runId) await this.options.ledger.replaceExpiredJob(record, known.version);
+    else if (!known) await this.options.ledger.recordJob(record);
+  }
+
+  private result(submission: ResolvedSubmission, deduplicated: boolean): SubmitResult {
+    return { jobId: submission.jobId, jobType: submission.jobType, idempotencyKey: submission.idempotencyKey, deduplicated };
+  }
+}

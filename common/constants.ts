@@ -1,0 +1,51 @@
+/**
+ * Names shared by the client, the workers and the workflows: the workflow type, the default task queue,
+ * job statuses and error types. Plain values only, so the workflow bundle can import it.
+ */
+
+/** The one workflow type every job runs as. Raw starts (`temporal workflow start`) use this name too. */
+export const JOB_WORKFLOW_TYPE = 'jobWorkflow';
+
+/** Task queue used when the configuration names none (`JOBLEDGER_TASK_QUEUE`). */
+export const DEFAULT_TASK_QUEUE = 'jobledger';
+
+/** Local activity that validates a job's input and returns its plan. */
+export const PREPARE_ACTIVITY = 'jobledger.prepare';
+
+/** Values of the `JobStatus` search attribute. */
+export const JobStatus = {
+  Submitted: 'Submitted',
+  Running: 'Running',
+  Retrying: 'Retrying',
+  Compensating: 'Compensating',
+  DeadLettered: 'DeadLettered',
+  Completed: 'Completed',
+  Compensated: 'Compensated',
+  Abandoned: 'Abandoned',
+  Failed: 'Failed',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  JobStatus.Completed,
+  JobStatus.Compensated,
+  JobStatus.Abandoned,
+  JobStatus.Failed,
+];
+
+/** `ApplicationFailure` types raised by jobledger itself. */
+export const ErrorType = {
+  Validation: 'Validation',
+  IdempotencyConflict: 'IdempotencyConflict',
+  StepInProgress: 'StepInProgress',
+  Internal: 'Internal',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** Idempotency keys: 1..128 characters from this set. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+/** A job's id: its type and its idempotency key. Stable for the same pair, whatever the input's field order. */
+export function jobIdFor(jobType: string, idempotencyKey: string): string {
+  return `${jobType}:${idempotencyKey}`;
+}

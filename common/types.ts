@@ -1,0 +1,64 @@
+/**
+ * The data that crosses the client → workflow → activity boundary. Plain serialisable types only.
+ */
+
+/** Arguments of the job workflow: what `client.workflow.start` and `temporal workflow start` pass. */
+export interface JobArgs {
+  /** Registered job type, e.g. `order.fulfill`. */
+  jobType: string;
+  /** The job's input; validated again by the workflow's first step, so raw starts are checked too. */
+  input: unknown;
+  /** The idempotency key; when absent the definition's key function or the input hash is used. */
+  idempotencyKey?: string;
+  /** Who submitted the job (a person or a service identity). */
+  submittedBy: string;
+  correlationId?: string;
+  parentJobId?: string;
+}
+
+/** Retry policy of one step, as recorded in history. */
+export interface StepRetryPlan {
+  maxAttempts: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  nonRetryableErrorTypes: string[];
+}
+
+/** One step of a job's plan, as the workflow schedules it. */
+export interface StepPlan {
+  name: string;
+  activityType: string;
+  startToCloseTimeoutMs: number;
+  scheduleToCloseTimeoutMs: number;
+  heartbeatTimeoutMs?: number;
+  retry: StepRetryPlan;
+}
+
+/** What the prepare step returns: the validated input and the policy in force for this run. */
+export interface JobPlan {
+  jobId: string;
+  jobType: string;
+  definitionVersion: number;
+  idempotencyKey: string;
+  inputHash: string;
+  input: unknown;
+  steps: StepPlan[];
+}
+
+/** Arguments of every step activity. */
+export interface StepArgs {
+  jobId: string;
+  jobType: string;
+  step: string;
+  idempotencyKey: string;
+  input: unknown;
+  /** Results of the steps that already completed, by step name. */
+  results: Record<string, unknown>;
+}
+
+export interface JobResult {
+  jobId: string;
+  status: string;
+  results: Record<string, unknown>;
+}

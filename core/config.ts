@@ -1,0 +1,28 @@
+/**
+ * Configuration, parsed once from the environment through a zod schema. Every process (client, CLI,
+ * worker) reads the same names, so the task queue and addresses are never spelled in two places.
+ */
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../common/constants';
+
+export const Config = z.object({
+  /** Temporal frontend address. Default `127.0.0.1:7233` (the dev server of `temporal-dev.sh`). */
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  /** Temporal namespace. Default `default`. */
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Web UI base URL, for links printed by the CLI. Default `http://127.0.0.1:8233`. */
+  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  /** Task queue the job workflows and activities run on. Default `jobledger`. */
+  JOBLEDGER_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
+  /** SQLite file of the ledger. Default `.jobledger/ledger.db` under the working directory. */
+  JOBLEDGER_LEDGER_PATH: z.string().min(1).default('.jobledger/ledger.db'),
+  /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
+  JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
+  /** pino level. Default `info`. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof Config>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return Config.parse(env);
+}

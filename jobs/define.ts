@@ -1,0 +1,117 @@
+/**
+ * `defineJob`: how engineers describe a job type. A definition names the type and its version, gives the
+ * zod schema of its input, an optional key function, and the ordered steps. Each step is an activity
+ * with its own bounded retry policy and timeouts; `planFor` turns a definition into the serialisable plan
+ * the workflow schedules, which is also the policy on record in the job's history.
+ */
+import type { z } from 'zod';
+import { msToNumber } from '@temporalio/common/lib/time';
+import type { Duration } from '@temporalio/common';
+import type { Logger } from '../core/logging';
+import type { StepPlan, StepRetryPlan } from '../common/types';
+
+/** What a step's code receives. */
+export interface StepContext<I> {
+  jobId: string;
+  jobType: string;
+  step: string;
+  /** Deterministic key of this step (job id + step name): send it downstream as `Idempotency-Key`. */
+  idempotencyKey: string;
+  input: I;
+  /** Results of the earlier steps of this job, by step name. */
+  results: Record<string, unknown>;
+  /** Temporal's attempt number of this step, from 1. */
+  attempt: number;
+  log: Logger;
+  heartbeat(details?: unknown): void;
+  /** Aborted when the activity is cancelled or times out. */
+  signal: AbortSignal;
+}
+
+/** Retry settings of a step. Every field is bounded; see `DEFAULT_RETRY` for the defaults. */
+export interface StepRetry {
+  /** Attempts in all, first one included. Default 5. */
+  maxAttempts?: number;
+  /** Delay before the first retry. Default 1 second. */
+  initialInterval?: Duration;
+  /** Growth of the delay per attempt. Default 2. */
+  backoffCoefficient?: number;
+  /** Largest delay between attempts. Default 1 minute. */
+  maximumInterval?: Duration;
+  /** Error types never retried. Default none beyond the permanent classes. */
+  nonRetryableErrorTypes?: string[];
+}
+
+export interface StepDefinition<I> {
+  /** Step name, unique within the job: `[a-z0-9-]+`. */
+  name: string;
+  run(ctx: StepContext<I>): Promise<unknown>;
+  retry?: StepRetry;
+  /** Limit of one attempt. Default 30 seconds. */
+  startToCloseTimeout?: Duration;
+  /** Expiry of the step across all attempts. Default 10 minutes. */
+  scheduleToCloseTimeout?: Duration;
+  /** Heartbeat timeout for long steps. Default none. */
+  heartbeatTimeout?: Duration;
+}
+
+export interface JobDefinition<S extends z.ZodType = z.ZodType> {
+  /** Job type name, e.g. `order.fulfill`: lower-case words joined by dots. */
+  type: string;
+  /** Definition version, recorded with every execution. A positive integer. */
+  version: number;
+  /** zod schema of the input. */
+  input: S;
+  /** Derives the idempotency key from the input. Default: the SHA-256 of the canonical input. */
+  key?: (input: z.infer<S>) => string;
+  steps: StepDefinition<z.infer<S>>[];
+  /** How long a finished job still deduplicates new submissions. Default 30 days. */
+  dedupeWindow?: Duration;
+  /** What resubmitting the key of a failed or abandoned job does. Default `reject`. */
+  onFailedResubmit?: 'reject' | 'allow-retry';
+}
+
+export const DEFAULT_RETRY = {
+  maxAttempts: 5,
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+} as const;
+export const DEFAULT_START_TO_CLOSE = '30s';
+export const DEFAULT_SCHEDULE_TO_CLOSE = '10m';
+export const DEFAULT_DEDUPE_WINDOW = '30d';
+
+export function defineJob<S extends z.ZodType>(definition: JobDefinition<S>): JobDefinition<S> {
+  return definition;
+}
+
+/** The activity type of a step, as shown in history and the Web UI: `order.fulfill:charge-payment`. */
+export function activityTypeFor(jobType: string, step: string): string {
+  return `${jobType}:${step}`;
+}
+
+function retryPlan(retry: StepRetry = {}): StepRetryPlan {
+  return {
+    maxAttempts: retry.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+    initialIntervalMs: msToNumber(retry.initialInterval ?? DEFAULT_RETRY.initialInterval),
+    backoffCoefficient: retry.backoffCoefficient ?? DEFAULT_RETRY.backoffCoefficient,
+    maximumIntervalMs: msToNumber(retry.maximumInterval ?? DEFAULT_RETRY.maximumInterval),
+    nonRetryableErrorTypes: retry.nonRetryableErrorTypes ?? [],
+  };
+}
+
+/** The steps of a definition with every default filled in: what the workflow schedules. */
+export function planFor(definition: JobDefinition): StepPlan[] {
+  return definition.steps.map((step) => ({
+    name: step.name,
+    activityType: activityTypeFor(definition.type, step.name),
+    startToCloseTimeoutMs: msToNumber(step.startToCloseTimeout ?? DEFAULT_START_TO_CLOSE),
+    scheduleToCloseTimeoutMs: msToNumber(step.scheduleToCloseTimeout ?? DEFAULT_SCHEDULE_TO_CLOSE),
+    ...(step.heartbeatTimeout !== undefined && { heartbeatTimeoutMs: msToNumber(step.heartbeatTimeout) }),
+    retry: retryPlan(step.retry),
+  }));
+}
+
+export function dedupeWindowMs(definition: JobDefinition): number {
+  return msToNumber(definition.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW);
+}
