@@ -1,0 +1,73 @@
+/**
+ * The persistence contract under the Ledger: plain reads, insert-if-absent and
+ * compare-and-set writes for step and job records, an append-only event log,
+ * and a transaction that lets a caller's own SQL commit together with a ledger
+ * change. It carries no semantics (leases, owners, dedupe windows live in
+ * ledger.ts) and is Promise-based so that a networked store such as
+ * PostgreSQL can implement it too.
+ */
+import type { JobLedgerStatus, JobRecord, LedgerEvent, NewLedgerEvent, StepRecord } from './types';
+
+/** A minimal SQL handle for a caller's local effect, bound to the open transaction. */
+export interface SqlHandle {
+  run(sql: string, params?: unknown[]): void;
+  all(sql: string, params?: unknown[]): Record<string, unknown>[];
+}
+
+export interface EventQuery {
+  /** Only events of this job. Default: all jobs. */
+  jobId?: string;
+  /** Only events with `seq > afterSeq`. Default: 0 (from the start). */
+  afterSeq?: number;
+  /** At most this many events. Default: no limit. */
+  limit?: number;
+}
+
+export interface JobQuery {
+  /** Only jobs of this type. Default: any type. */
+  type?: string;
+  /** Only jobs in this status. Default: any status. */
+  status?: JobLedgerStatus;
+}
+
+/** Record operations; available on the backend and, inside a transaction, on the transaction. */
+export interface LedgerStore {
+  getStep(key: string): Promise<StepRecord | undefined>;
+  listSteps(jobId: string): Promise<StepRecord[]>;
+  /** Inserts the record unless its key exists; true if inserted. */
+  putStepIfAbsent(record: StepRecord): Promise<boolean>;
+  /**
+   * Writes the record's changing fields (state, request hash, owner, attempt,
+   * lease, result, error, version, updatedAt) only if the stored version
+   * equals `expectedVersion`; true if written. key, jobId, step and createdAt
+   * never change.
+   */
+  compareAndSetStep(record: StepRecord, expectedVersion: number): Promise<boolean>;
+
+  getJob(jobKey: string): Promise<JobRecord | undefined>;
+  getJobById(jobId: string): Promise<JobRecord | undefined>;
+  listJobs(query?: JobQuery): Promise<JobRecord[]>;
+  /** Inserts the record unless its job key exists; true if inserted. */
+  putJobIfAbsent(record: JobRecord): Promise<boolean>;
+  /** Overwrites the record (including its `version`) only if the stored version equals `expectedVersion`; true if written. */
+  compareAndSetJob(record: JobRecord, expectedVersion: number): Promise<boolean>;
+
+  /** Appends an event and returns its sequence number (strictly increasing). */
+  appendEvent(event: NewLedgerEvent): Promise<number>;
+  /** Events in ascending `seq` order. */
+  listEvents(query?: EventQuery): Promise<LedgerEvent[]>;
+}
+
+/** The store as seen inside a transaction, plus a SQL handle for local effects. */
+export interface LedgerTx extends LedgerStore {
+  sql: SqlHandle;
+}
+
+export interface LedgerBackend extends LedgerStore {
+  /**
+   * Runs `fn` in one write transaction: everything it does through `tx`
+   * commits together, or nothing does if it throws.
+   */
+  transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,395 @@
+/**
+ * SQLite implementation of the ledger backend (better-sqlite3). One database
+ * file is shared by several processes on one host (a client and some
+ * workers), so it runs in WAL mode with a busy timeout, and every write
+ * transaction starts with BEGIN IMMEDIATE to take the write lock up front.
+ * The schema is created by versioned migrations recorded in
+ * `schema_migrations`; the `ledger_events` table refuses UPDATE and DELETE
+ * through triggers, so the audit trail is append-only at the store level.
+ */
+import { resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHandle } from './backend';
+import type { JobLedgerStatus, JobRecord, LedgerEvent, NewLedgerEvent, StepRecord, StepState } from './types';
+
+export interface SqliteLedgerOptions {
+  /** How long a writer waits for another process's lock before failing, in ms. Default: 5000. */
+  busyTimeoutMs?: number;
+  /**
+   * WAL size in pages at which a commit checkpoints the WAL into the database
+   * file. Each checkpoint costs two fsyncs (about 2-3 ms here) inside the
+   * commit that triggers it, so a larger WAL makes those stalls rarer.
+   * Default: 4000 (about 16 MiB at 4 KiB pages; SQLite's own default is 1000).
+   */
+  walAutocheckpointPages?: number;
+}
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Ordered schema migrations; append new ones, never edit applied ones. */
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'jobs, steps and append-only ledger_events',
+    sql: `
+      CREATE TABLE jobs (
+        job_key            TEXT PRIMARY KEY,
+        job_id             TEXT NOT NULL UNIQUE,
+        job_type           TEXT NOT NULL,
+        idempotency_key    TEXT NOT NULL,
+        input_hash         TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        outcome            TEXT,
+        submitted_by       TEXT NOT NULL,
+        definition_version TEXT NOT NULL,
+        run_id             TEXT,
+        dedupe_until       INTEGER NOT NULL,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        version            INTEGER NOT NULL
+      );
+      CREATE INDEX jobs_type_status ON jobs (job_type, status);
+
+      CREATE TABLE steps (
+        key              TEXT PRIMARY KEY,
+        job_id           TEXT NOT NULL,
+        step             TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        request_hash     TEXT NOT NULL,
+        owner            TEXT NOT NULL,
+        attempt          INTEGER NOT NULL,
+        lease_expires_at INTEGER,
+        result           TEXT,
+        error            TEXT,
+        version          INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX steps_job ON steps (job_id);
+
+      CREATE TABLE ledger_events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id      TEXT NOT NULL,
+        step_key    TEXT,
+        kind        TEXT NOT NULL,
+        data        TEXT,
+        recorded_at INTEGER NOT NULL
+      );
+      CREATE INDEX ledger_events_job ON ledger_events (job_id, seq);
+
+      CREATE TRIGGER ledger_events_no_update BEFORE UPDATE ON ledger_events
+      BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only: UPDATE refused'); END;
+      CREATE TRIGGER ledger_events_no_delete BEFORE DELETE ON ledger_events
+      BEGIN SELECT RAISE(ABORT, 'ledger_events is append-only: DELETE refused'); END;
+    `,
+  },
+];
+
+type Row = Record<string, unknown>;
+
+/**
+ * Serialises transactions of all connections to one file within this process.
+ * better-sqlite3 is synchronous: if a second connection ran BEGIN IMMEDIATE
+ * while the first awaited inside its transaction, it would block the only
+ * thread until the busy timeout. So callers queue here in JS instead.
+ */
+interface TxGate {
+  /** Settles when the currently open transaction ends; null when none is open. */
+  open: Promise<void> | null;
+}
+const gatesByFile = new Map<string, TxGate>();
+
+function gateFor(path: string): TxGate {
+  if (path === ':memory:' || path === '') return { open: null };
+  const file = resolve(path);
+  let gate = gatesByFile.get(file);
+  if (!gate) {
+    gate = { open: null };
+    gatesByFile.set(file, gate);
+  }
+  return gate;
+}
+
+function toJson(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+function fromJson(text: unknown): unknown {
+  return typeof text === 'string' ? JSON.parse(text) : null;
+}
+
+function stepFromRow(r: Row): StepRecord {
+  return {
+    key: r.key as string,
+    jobId: r.job_id as string,
+    step: r.step as string,
+    state: r.state as StepState,
+    requestHash: r.request_hash as string,
+    owner: r.owner as string,
+    attempt: r.attempt as number,
+    leaseExpiresAt: (r.lease_expires_at as number | null) ?? null,
+    result: fromJson(r.result),
+    error: fromJson(r.error),
+    version: r.version as number,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+function stepParams(s: StepRecord): Row {
+  return {
+    key: s.key,
+    job_id: s.jobId,
+    step: s.step,
+    state: s.state,
+    request_hash: s.requestHash,
+    owner: s.owner,
+    attempt: s.attempt,
+    lease_expires_at: s.leaseExpiresAt,
+    result: toJson(s.result),
+    error: toJson(s.error),
+    version: s.version,
+    created_at: s.createdAt,
+    updated_at: s.updatedAt,
+  };
+}
+
+function jobFromRow(r: Row): JobRecord {
+  return {
+    jobKey: r.job_key as string,
+    jobId: r.job_id as string,
+    jobType: r.job_type as string,
+    idempotencyKey: r.idempotency_key as string,
+    inputHash: r.input_hash as string,
+    status: r.status as JobLedgerStatus,
+    outcome: fromJson(r.outcome),
+    submittedBy: r.submitted_by as string,
+    definitionVersion: r.definition_version as string,
+    runId: (r.run_id as string | null) ?? null,
+    dedupeUntil: r.dedupe_until as number,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    version: r.version as number,
+  };
+}
+
+function jobParams(j: JobRecord): Row {
+  return {
+    job_key: j.jobKey,
+    job_id: j.jobId,
+    job_type: j.jobType,
+    idempotency_key: j.idempotencyKey,
+    input_hash: j.inputHash,
+    status: j.status,
+    outcome: toJson(j.outcome),
+    submitted_by: j.submittedBy,
+    definition_version: j.definitionVersion,
+    run_id: j.runId,
+    dedupe_until: j.dedupeUntil,
+    created_at: j.createdAt,
+    updated_at: j.updatedAt,
+    version: j.version,
+  };
+}
+
+function eventFromRow(r: Row): LedgerEvent {
+  return {
+    seq: r.seq as number,
+    jobId: r.job_id as string,
+    stepKey: (r.step_key as string | null) ?? null,
+    kind: r.kind as string,
+    data: fromJson(r.data),
+    recordedAt: r.recorded_at as number,
+  };
+}
+
+/** Applies pending migrations in one IMMEDIATE transaction (safe when several processes open the file at once). */
+function migrate(db: Database.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const apply = db.transaction(() => {
+    const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+    const current = row.v ?? 0;
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+    }
+  });
+  apply.immediate();
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+
+    getStep: db.prepare('SELECT * FROM steps WHERE key = ?'),
+    listSteps: db.prepare('SELECT * FROM steps WHERE job_id = ? ORDER BY created_at, key'),
+    insertStep: db.prepare(`INSERT INTO steps
+      (key, job_id, step, state, request_hash, owner, attempt, lease_expires_at, result, error, version, created_at, updated_at)
+      VALUES (@key, @job_id, @step, @state, @request_hash, @owner, @attempt, @lease_expires_at, @result, @error, @version, @created_at, @updated_at)
+      ON CONFLICT (key) DO NOTHING`),
+    // Only the mutable columns are set, so SQLite leaves the steps_job index untouched.
+    casStep: db.prepare(`UPDATE steps SET
+      state = @state, request_hash = @request_hash, owner = @owner, attempt = @attempt,
+      lease_expires_at = @lease_expires_at, result = @result, error = @error, version = @version,
+      updated_at = @updated_at
+      WHERE key = @key AND version = @expected_version`),
+
+    getJob: db.prepare('SELECT * FROM jobs WHERE job_key = ?'),
+    getJobById: db.prepare('SELECT * FROM jobs WHERE job_id = ?'),
+    listJobs: db.prepare(`SELECT * FROM jobs
+      WHERE (@type IS NULL OR job_type = @type) AND (@status IS NULL OR status = @status)
+      ORDER BY created_at, job_key`),
+    insertJob: db.prepare(`INSERT INTO jobs
+      (job_key, job_id, job_type, idempotency_key, input_hash, status, outcome, submitted_by, definition_version,
+       run_id, dedupe_until, created_at, updated_at, version)
+      VALUES (@job_key, @job_id, @job_type, @idempotency_key, @input_hash, @status, @outcome, @submitted_by,
+       @definition_version, @run_id, @dedupe_until, @created_at, @updated_at, @version)
+      ON CONFLICT (job_key) DO NOTHING`),
+    casJob: db.prepare(`UPDATE jobs SET
+      job_id = @job_id, job_type = @job_type, idempotency_key = @idempotency_key, input_hash = @input_hash,
+      status = @status, outcome = @outcome, submitted_by = @submitted_by, definition_version = @definition_version,
+      run_id = @run_id, dedupe_until = @dedupe_until, created_at = @created_at, updated_at = @updated_at,
+      version = @version
+      WHERE job_key = @job_key AND version = @expected_version`),
+
+    appendEvent: db.prepare(`INSERT INTO ledger_events (job_id, step_key, kind, data, recorded_at)
+      VALUES (?, ?, ?, ?, ?)`),
+    listEvents: db.prepare('SELECT * FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?'),
+    listJobEvents: db.prepare('SELECT * FROM ledger_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+  };
+}
+
+export class SqliteLedgerBackend implements LedgerBackend {
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepareStatements>;
+  private readonly sqlCache = new Map<string, Database.Statement>();
+  /** The record operations, run directly on the connection (no transaction gate). */
+  private readonly store: LedgerStore;
+  private readonly tx: LedgerTx;
+  private readonly gate: TxGate;
+
+  constructor(path: string, options: SqliteLedgerOptions = {}) {
+    this.gate = gateFor(path);
+    this.db = new Database(path);
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 4000}`);
+    migrate(this.db);
+    this.stmt = prepareStatements(this.db);
+    this.store = this.makeStore();
+    this.tx = { ...this.store, sql: this.makeSqlHandle() };
+  }
+
+  async getStep(key: string) { return this.gated(() => this.store.getStep(key)); }
+  async listSteps(jobId: string) { return this.gated(() => this.store.listSteps(jobId)); }
+  async putStepIfAbsent(record: StepRecord) { return this.gated(() => this.store.putStepIfAbsent(record)); }
+  async compareAndSetStep(record: StepRecord, expectedVersion: number) {
+    return this.gated(() => this.store.compareAndSetStep(record, expectedVersion));
+  }
+  async getJob(jobKey: string) { return this.gated(() => this.store.getJob(jobKey)); }
+  async getJobById(jobId: string) { return this.gated(() => this.store.getJobById(jobId)); }
+  async listJobs(query?: JobQuery) { return this.gated(() => this.store.listJobs(query)); }
+  async putJobIfAbsent(record: JobRecord) { return this.gated(() => this.store.putJobIfAbsent(record)); }
+  async compareAndSetJob(record: JobRecord, expectedVersion: number) {
+    return this.gated(() => this.store.compareAndSetJob(record, expectedVersion));
+  }
+  async appendEvent(event: NewLedgerEvent) { return this.gated(() => this.store.appendEvent(event)); }
+  async listEvents(query?: EventQuery) { return this.gated(() => this.store.listEvents(query)); }
+
+  async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    while (this.gate.open) await this.gate.open; // the check and the claim below happen in one turn
+    let release!: () => void;
+    this.gate.open = new Promise<void>((done) => (release = done));
+    try {
+      this.stmt.begin.run();
+      try {
+        const out = await fn(this.tx);
+        this.stmt.commit.run();
+        return out;
+      } catch (err) {
+        if (this.db.inTransaction) this.stmt.rollback.run();
+        throw err;
+      }
+    } finally {
+      this.gate.open = null;
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    while (this.gate.open) await this.gate.open;
+    this.db.close();
+  }
+
+  /**
+   * Runs a record operation outside any transaction: it first waits until no
+   * transaction on this file is open in this process, then runs `op` in the
+   * same turn, so its statements neither slip into another caller's
+   * transaction nor block on another connection's lock.
+   */
+  private async gated<T>(op: () => Promise<T>): Promise<T> {
+    while (this.gate.open) await this.gate.open;
+    return op();
+  }
+
+  private makeStore(): LedgerStore {
+    const s = this.stmt;
+    return {
+      getStep: async (key) => {
+        const row = s.getStep.get(key) as Row | undefined;
+        return row ? stepFromRow(row) : undefined;
+      },
+      listSteps: async (jobId) => (s.listSteps.all(jobId) as Row[]).map(stepFromRow),
+      putStepIfAbsent: async (record) => s.insertStep.run(stepParams(record)).changes === 1,
+      compareAndSetStep: async (record, expectedVersion) =>
+        s.casStep.run({ ...stepParams(record), expected_version: expectedVersion }).changes === 1,
+
+      getJob: async (key) => {
+        const row = s.getJob.get(key) as Row | undefined;
+        return row ? jobFromRow(row) : undefined;
+      },
+      getJobById: async (jobId) => {
+        const row = s.getJobById.get(jobId) as Row | undefined;
+        return row ? jobFromRow(row) : undefined;
+      },
+      listJobs: async (query = {}) =>
+        (s.listJobs.all({ type: query.type ?? null, status: query.status ?? null }) as Row[]).map(jobFromRow),
+      putJobIfAbsent: async (record) => s.insertJob.run(jobParams(record)).changes === 1,
+      compareAndSetJob: async (record, expectedVersion) =>
+        s.casJob.run({ ...jobParams(record), expected_version: expectedVersion }).changes === 1,
+
+      appendEvent: async (e) =>
+        Number(s.appendEvent.run(e.jobId, e.stepKey, e.kind, toJson(e.data), e.recordedAt).lastInsertRowid),
+      listEvents: async (query = {}) => {
+        const after = query.afterSeq ?? 0;
+        const limit = query.limit ?? -1; // SQLite: a negative LIMIT means no limit
+        const rows = query.jobId === undefined ? s.listEvents.all(after, limit) : s.listJobEvents.all(query.jobId, after, limit);
+        return (rows as Row[]).map(eventFromRow);
+      },
+    };
+  }
+
+  private makeSqlHandle(): SqlHandle {
+    const prepared = (sql: string) => {
+      let st = this.sqlCache.get(sql);
+      if (!st) {
+        st = this.db.prepare(sql);
+        this.sqlCache.set(sql, st);
+      }
+      return st;
+    };
+    return {
+      run: (sql, params = []) => void prepared(sql).run(...params),
+      all: (sql, params = []) => prepared(sql).all(...params) as Row[],
+    };
+  }
+}
