@@ -6,14 +6,14 @@
  */
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ErrorType, PREPARE_ACTIVITY } from '../common/constants';
-import type { JobArgs, JobPlan, StepArgs } from '../common/types';
+import { ErrorType, FINISH_ACTIVITY, PREPARE_ACTIVITY } from '../common/constants';
+import type { FinishArgs, JobArgs, JobPlan, StepArgs } from '../common/types';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
-import { activityTypeFor, planFor, type JobDefinition, type StepDefinition } from '../jobs/define';
+import { activityTypeFor, dedupeWindowMs, planFor, type JobDefinition, type StepDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
-import { StepInProgressError, stepKey, type Ledger } from '../ledger';
+import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
 
 export interface ActivityDeps {
   registry: JobRegistry;
@@ -27,7 +27,8 @@ export type ActivityFn = (args: never) => Promise<unknown>;
 
 /** Validates a job's input and returns its plan; permanent `Validation` failure on bad input. */
 export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<JobPlan> {
-  const workflowId = Context.current().info.workflowExecution?.workflowId;
+  const execution = Context.current().info.workflowExecution;
+  const workflowId = execution?.workflowId;
   try {
     const definition = deps.registry.get(args.jobType);
     const submission = resolveSubmission(definition, args.input, args.idempotencyKey);
@@ -37,6 +38,18 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
         ErrorType.Validation,
       );
     }
+    // Raw starts reach the ledger here; a job the client already recorded is left as it is.
+    await deps.ledger.recordJob({
+      jobId: submission.jobId,
+      jobType: definition.type,
+      idempotencyKey: submission.idempotencyKey,
+      inputHash: submission.inputHash,
+      submittedBy: args.submittedBy,
+      definitionVersion: String(definition.version),
+      runId: execution?.runId ?? null,
+      status: JobLedgerStatus.Running,
+      dedupeWindowMs: dedupeWindowMs(definition),
+    });
     return {
       jobId: submission.jobId,
       jobType: definition.type,
@@ -55,6 +68,12 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
     }
     throw err;
   }
+}
+
+/** Records a job's final status and outcome in the ledger. */
+export async function finishJob(deps: ActivityDeps, args: FinishArgs): Promise<void> {
+  if (!(await deps.ledger.getJobById(args.jobId))) return; // rejected before it was recorded (invalid input)
+  await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
 }
 
 /** Runs one step behind the step ledger. */
@@ -114,6 +133,7 @@ export async function runStep(deps: ActivityDeps, definition: JobDefinition, ste
 export function createActivities(deps: ActivityDeps): Record<string, ActivityFn> {
   const activities: Record<string, ActivityFn> = {
     [PREPARE_ACTIVITY]: ((args: JobArgs) => prepareJob(deps, args)) as ActivityFn,
+    [FINISH_ACTIVITY]: ((args: FinishArgs) => finishJob(deps, args)) as ActivityFn,
   };
   for (const definition of deps.registry.all()) {
     for (const step of definition.steps) {

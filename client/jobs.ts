@@ -185,8 +185,10 @@ export class JobClient {
       status: JobLedgerStatus.Running,
       dedupeWindowMs: dedupeWindowMs(definition),
     };
-    if (known && known.runId !== runId) await this.options.ledger.replaceExpiredJob(record, known.version);
-    else if (!known) await this.options.ledger.recordJob(record);
+    if (!known) await this.options.ledger.recordJob(record);
+    else if (known.runId !== runId && (known.expired || FAILED_STATES.includes(known.status))) {
+      await this.options.ledger.replaceJob(record, known.version);
+    }
   }
 
   private result(submission: ResolvedSubmission, deduplicated: boolean): SubmitResult {

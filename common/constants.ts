@@ -9,8 +9,11 @@ export const JOB_WORKFLOW_TYPE = 'jobWorkflow';
 /** Task queue used when the configuration names none (`JOBLEDGER_TASK_QUEUE`). */
 export const DEFAULT_TASK_QUEUE = 'jobledger';
 
-/** Local activity that validates a job's input and returns its plan. */
+/** Local activity that validates a job's input, records the job in the ledger and returns its plan. */
 export const PREPARE_ACTIVITY = 'jobledger.prepare';
+
+/** Local activity that records a job's final status and outcome in the ledger. */
+export const FINISH_ACTIVITY = 'jobledger.finish';
 
 /** Values of the `JobStatus` search attribute. */
 export const JobStatus = {

@@ -62,3 +62,10 @@ export interface JobResult {
   status: string;
   results: Record<string, unknown>;
 }
+
+/** Arguments of the finish step: the job's final status in the ledger. */
+export interface FinishArgs {
+  jobId: string;
+  status: string;
+  outcome: unknown;
+}

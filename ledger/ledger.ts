@@ -261,7 +261,7 @@ export class Ledger {
   /**
    * Stores a new job record unless its dedupe key exists. When it exists,
    * `existing` says so (and whether its dedupe window has passed, in which
-   * case the caller may use replaceExpiredJob).
+   * case the caller may use replaceJob).
    */
   async recordJob(job: NewJob): Promise<RecordJobResult> {
     return this.backend.transaction(async (tx) => {
@@ -282,12 +282,17 @@ export class Ledger {
    * `expectedVersion` (someone else replaced it first), and an Error if the
    * stored record is still inside its dedupe window.
    */
-  async replaceExpiredJob(job: NewJob, expectedVersion: number): Promise<JobRecord> {
+  /**
+   * Replaces a job record by a new run under the same key: allowed once the dedupe window has passed, or
+   * when the recorded job ended `Failed` or `Abandoned` (a definition's `allow-retry` resubmission).
+   */
+  async replaceJob(job: NewJob, expectedVersion: number): Promise<JobRecord> {
     const key = jobKey(job.jobType, job.idempotencyKey);
     return this.backend.transaction(async (tx) => {
       const current = await tx.getJob(key);
       if (!current || current.version !== expectedVersion) throw new LedgerVersionConflictError(key, expectedVersion);
-      if (!this.view(current).expired) throw new Error(`job ${key} is still inside its dedupe window`);
+      const failed = current.status === JobLedgerStatus.Failed || current.status === JobLedgerStatus.Abandoned;
+      if (!this.view(current).expired && !failed) throw new Error(`job ${key} is still inside its dedupe window`);
       const record = this.newJobRecord(job, expectedVersion + 1);
       if (!(await tx.compareAndSetJob(record, expectedVersion))) throw new LedgerVersionConflictError(key, expectedVersion);
       await this.jobEvent(tx, record, 'job.replaced', { jobKey: key, previousJobId: current.jobId, dedupeUntil: record.dedupeUntil });

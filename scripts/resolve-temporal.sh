@@ -80,7 +80,7 @@ resolve_cli() {
   read -r os arch < <(platform)
   say "trying the official CLI download for $os/$arch"
   if command -v curl >/dev/null 2>&1 &&
-    curl -fsSL --max-time 120 -o "$tmp/cli.tgz" "https://temporal.download/cli/archive/v${TEMPORAL_CLI_VERSION}?platform=${os}&arch=${arch}" 2>"$tmp/curl.err" &&
+    curl -fsSL --max-time 120 -o "$tmp/cli.tgz" "${TEMPORAL_DOWNLOAD_BASE:-https://temporal.download}/cli/archive/v${TEMPORAL_CLI_VERSION}?platform=${os}&arch=${arch}" 2>"$tmp/curl.err" &&
     tar -xzf "$tmp/cli.tgz" -C "$tmp" temporal 2>>"$tmp/curl.err"; then
     install -m 0755 "$tmp/temporal" "$dir/temporal"
     found "official download" "$dir/temporal"

@@ -385,7 +385,7 @@ test('job records dedupe within the window, expire after it, and can then be rep
   assert.equal(dup.inserted, false);
   assert.equal(dup.existing?.jobId, 'job-d1');
   assert.equal(dup.existing?.expired, false);
-  await assert.rejects(ledger.replaceExpiredJob(newJob('job-d2', 'order-7'), 1), /still inside its dedupe window/);
+  await assert.rejects(ledger.replaceJob(newJob('job-d2', 'order-7'), 1), /still inside its dedupe window/);
 
   clock.advance(30_001);
   const found = await ledger.findJob(jobKey('invoice', 'order-7'));
@@ -394,12 +394,12 @@ test('job records dedupe within the window, expire after it, and can then be rep
   assert.equal(later.inserted, false);
   assert.equal(later.existing?.expired, true);
 
-  const replaced = await ledger.replaceExpiredJob(newJob('job-d3', 'order-7'), later.existing!.version);
+  const replaced = await ledger.replaceJob(newJob('job-d3', 'order-7'), later.existing!.version);
   assert.equal(replaced.jobId, 'job-d3');
   assert.equal(replaced.version, 2);
   assert.equal(replaced.dedupeUntil, clock.now() + 60_000);
   // A second resubmission racing with the first holds a stale version and loses.
-  await assert.rejects(ledger.replaceExpiredJob(newJob('job-d4', 'order-7'), 1), LedgerVersionConflictError);
+  await assert.rejects(ledger.replaceJob(newJob('job-d4', 'order-7'), 1), LedgerVersionConflictError);
   const now = await ledger.findJob(jobKey('invoice', 'order-7'));
   assert.equal(now?.jobId, 'job-d3');
   assert.equal(now?.expired, false);

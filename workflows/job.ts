@@ -16,9 +16,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import { ErrorType, JobStatus, PREPARE_ACTIVITY } from '../common/constants';
+import { ErrorType, FINISH_ACTIVITY, JobStatus, PREPARE_ACTIVITY } from '../common/constants';
 import { SA } from '../common/searchAttributes';
-import type { JobArgs, JobPlan, JobResult, StepArgs, StepPlan } from '../common/types';
+import type { FinishArgs, JobArgs, JobPlan, JobResult, StepArgs, StepPlan } from '../common/types';
 
 export interface JobState {
   status: JobStatus;
@@ -30,13 +30,18 @@ export interface JobState {
 /** Query: the job's current status, step, plan and results so far. */
 export const jobStateQuery = defineQuery<JobState>('jobledger.state');
 
-type PrepareActivities = { [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan> };
+type LedgerActivities = {
+  [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan>;
+  [FINISH_ACTIVITY]: (args: FinishArgs) => Promise<void>;
+};
 type StepActivity = (args: StepArgs) => Promise<unknown>;
 
-const prepare = proxyLocalActivities<PrepareActivities>({
+const ledgerActivities = proxyLocalActivities<LedgerActivities>({
   startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.Validation] },
-})[PREPARE_ACTIVITY];
+  retry: { maximumAttempts: 10, maximumInterval: '10s', nonRetryableErrorTypes: [ErrorType.Validation] },
+});
+const prepare = ledgerActivities[PREPARE_ACTIVITY];
+const finish = ledgerActivities[FINISH_ACTIVITY];
 
 function stepActivity(step: StepPlan): StepActivity {
   const activities = proxyActivities<Record<string, StepActivity>>({
@@ -87,10 +92,12 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
       });
     }
     mark(JobStatus.Completed);
+    await finish({ jobId, status: state.status, outcome: { steps: Object.keys(state.results) } });
     log.info('job completed', { job_id: jobId, job_type: plan.jobType, status: state.status, outcome: 'success' });
     return { jobId, status: state.status, results: state.results };
   } catch (err) {
     mark(JobStatus.Failed);
+    await finish({ jobId, status: state.status, outcome: { error: err instanceof Error ? err.message : String(err) } });
     log.error('job failed', { job_id: jobId, job_type: args.jobType, status: state.status, outcome: 'failure' });
     if (err instanceof TemporalFailure) throw err;
     throw ApplicationFailure.create({ message: `job ${jobId} failed`, type: ErrorType.Internal, nonRetryable: true, cause: err as Error });

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (`npm test`, also what .ci/run runs): installs what is missing, type-checks,
+# bundles the workflows once, then runs every test file with node's test runner through tsx.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+echo "== type check"
+npx tsc --noEmit -p tsconfig.json
+echo "== workflow bundle"
+npx tsx scripts/bundle-workflows.ts
+echo "== tests"
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,117 @@
+/**
+ * Against the real dev server (createLocal, custom search attributes registered): submissions, duplicate
+ * and invalid submissions, conflicts, raw starts, and finding jobs through search-attribute queries.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { IdempotencyConflictError } from '../client/jobs';
+import { JOB_WORKFLOW_TYPE } from '../common/constants';
+import { greetingJob } from '../jobs/greeting';
+import type { JobDefinition } from '../jobs/define';
+import { JobValidationError } from '../jobs/submission';
+import { createHarness, type Harness } from './helpers/harness';
+import { startDevServer, unique } from './helpers/servers';
+import { countJobs, waitForCount } from './helpers/visibility';
+
+let env: TestWorkflowEnvironment;
+let h: Harness;
+let running: Promise<void>;
+
+before(async () => {
+  env = await startDevServer();
+  h = await createHarness(env, [greetingJob as JobDefinition]);
+  running = h.worker.run();
+});
+after(async () => {
+  h?.worker.shutdown();
+  await running;
+  await h?.ledger.close();
+  await env?.teardown();
+});
+
+test('a submitted job is found through a search-attribute query in client.workflow.list', async () => {
+  const recipientId = unique('find');
+  const { jobId } = await h.jobs.submit('greeting.send', { recipientId });
+  await env.client.workflow.getHandle(jobId).result();
+  const query = `JobType="greeting.send" AND IdempotencyKey="greet-${recipientId}-en" AND JobStatus="Completed" AND SubmittedBy="test-suite"`;
+  await waitForCount(env.client, query, 1);
+  const ids: string[] = [];
+  for await (const execution of env.client.workflow.list({ query })) ids.push(execution.workflowId);
+  assert.deepEqual(ids, [jobId]);
+});
+
+test('a sequential duplicate returns the same job id with deduplicated: true and starts nothing', async () => {
+  const recipientId = unique('dup');
+  const first = await h.jobs.submit('greeting.send', { recipientId });
+  await env.client.workflow.getHandle(first.jobId).result();
+  const second = await h.jobs.submit('greeting.send', { language: 'en', recipientId });
+  assert.equal(first.deduplicated, false);
+  assert.equal(second.deduplicated, true);
+  assert.equal(second.jobId, first.jobId);
+  assert.equal(await waitForCount(env.client, `WorkflowId="${first.jobId}"`, 1), 1);
+});
+
+test('invalid input is rejected with the zod issue list and starts nothing', async () => {
+  const key = unique('invalid');
+  await assert.rejects(h.jobs.submit('greeting.send', { recipientId: 42, language: 'xx' }, { key }), (err: unknown) => {
+    assert.ok(err instanceof JobValidationError);
+    assert.deepEqual(err.issues.map((i) => i.path.join('.')).sort(), ['language', 'recipientId']);
+    return true;
+  });
+  await assert.rejects(env.client.workflow.getHandle(`greeting.send:${key}`).describe(), WorkflowNotFoundError);
+  assert.equal(await countJobs(env.client, `IdempotencyKey="${key}"`), 0);
+});
+
+test('the same key with a different input is an IdempotencyConflictError carrying both hashes', async () => {
+  const key = unique('conflict');
+  const first = await h.jobs.submit('greeting.send', { recipientId: 'a' }, { key });
+  await assert.rejects(h.jobs.submit('greeting.send', { recipientId: 'b' }, { key }), (err: unknown) => {
+    assert.ok(err instanceof IdempotencyConflictError);
+    assert.equal(err.jobId, first.jobId);
+    assert.match(err.existingInputHash, /^[0-9a-f]{64}$/);
+    assert.match(err.submittedInputHash, /^[0-9a-f]{64}$/);
+    assert.notEqual(err.existingInputHash, err.submittedInputHash);
+    assert.ok(!err.message.includes('"b"'), 'the message carries no payload');
+    return true;
+  });
+});
+
+test('50 concurrent identical submissions start exactly one execution', async () => {
+  const recipientId = unique('burst');
+  const results = await Promise.all(Array.from({ length: 50 }, () => h.jobs.submit('greeting.send', { recipientId })));
+  assert.equal(new Set(results.map((r) => r.jobId)).size, 1);
+  assert.equal(results.filter((r) => !r.deduplicated).length, 1);
+  const jobId = results[0]!.jobId;
+  await env.client.workflow.getHandle(jobId).result();
+  assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 1), 1);
+});
+
+test('a raw start of the documented workflow type still validates its input', async () => {
+  const workflowId = `greeting.send:${unique('raw')}`;
+  const handle = await env.client.workflow.start(JOB_WORKFLOW_TYPE, {
+    workflowId,
+    taskQueue: h.taskQueue,
+    args: [{ jobType: 'greeting.send', input: { recipientId: 7 }, submittedBy: 'raw-tester' }],
+  });
+  await assert.rejects(handle.result(), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    const cause = err.cause as { cause?: Error; message?: string } | undefined;
+    assert.match(String(cause?.cause?.message ?? cause?.message), /invalid input for greeting.send/);
+    return true;
+  });
+});
+
+test('a raw start with a valid input and matching id runs the job', async () => {
+  const recipientId = unique('rawok');
+  const workflowId = `greeting.send:greet-${recipientId}-fr`;
+  const result = await env.client.workflow.execute(JOB_WORKFLOW_TYPE, {
+    workflowId,
+    taskQueue: h.taskQueue,
+    args: [{ jobType: 'greeting.send', input: { recipientId, language: 'fr' }, submittedBy: 'raw-tester' }],
+  });
+  assert.equal(result.status, 'Completed');
+  const again = await h.jobs.submit('greeting.send', { recipientId, language: 'fr' });
+  assert.deepEqual([again.jobId, again.deduplicated], [workflowId, true]);
+});

@@ -1,0 +1,48 @@
+/**
+ * A worker plus a JobClient on a test environment, with their own task queue and ledger file, so each
+ * test is isolated. The workflow bundle is built once per test run by scripts/test.sh and reused.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { JobClient } from '../../client/jobs';
+import type { Logger } from '../../core/logging';
+import type { JobDefinition } from '../../jobs/define';
+import { JobRegistry } from '../../jobs/registry';
+import { openLedger, type Ledger } from '../../ledger';
+import { createJobWorker } from '../../workers/worker';
+import { ROOT, tempDir, testLogger, unique } from './servers';
+
+const BUNDLE = join(ROOT, '.jobledger/test/workflow-bundle.js');
+
+export interface Harness {
+  taskQueue: string;
+  ledger: Ledger;
+  jobs: JobClient;
+  worker: Worker;
+  logger: Logger;
+  dir: string;
+}
+
+export async function createHarness(
+  env: TestWorkflowEnvironment,
+  definitions: readonly JobDefinition[],
+  options: { ledgerPath?: string; logger?: Logger; now?: () => number } = {},
+): Promise<Harness> {
+  const logger = options.logger ?? testLogger();
+  const dir = tempDir();
+  const taskQueue = unique('tq');
+  const ledger = openLedger(options.ledgerPath ?? join(dir, 'ledger.db'), options.now ? { now: options.now } : {});
+  const worker = await createJobWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    definitions,
+    ledger,
+    logger,
+    extra: existsSync(BUNDLE) ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
+  });
+  const jobs = new JobClient({ client: env.client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
+  return { taskQueue, ledger, jobs, worker, logger, dir };
+}
