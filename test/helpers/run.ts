@@ -1,0 +1,30 @@
+/** Runs a project command (CLI, shell script) as a child process and captures its output and exit code. */
+import { spawn } from 'node:child_process';
+import { ROOT } from './servers';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** `jobledger <args>` through tsx, as `npm run -s jobledger --` runs it. */
+export function cli(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], env);
+}
