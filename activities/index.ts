@@ -6,14 +6,16 @@
  */
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ErrorType, FINISH_ACTIVITY, PREPARE_ACTIVITY } from '../common/constants';
+import { FINISH_ACTIVITY, PREPARE_ACTIVITY } from '../common/constants';
+import { ErrorClass } from '../common/errors';
 import type { FinishArgs, JobArgs, JobPlan, StepArgs } from '../common/types';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
-import { activityTypeFor, dedupeWindowMs, planFor, type JobDefinition, type StepDefinition } from '../jobs/define';
+import { activityTypeFor, dedupeWindowMs, planFor, type StepDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
 import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
+import { toApplicationFailure } from './failures';
 
 export interface ActivityDeps {
   registry: JobRegistry;
@@ -21,6 +23,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** Identity written into step leases. Default `<hostname>:<pid>`. */
   workerIdentity?: string;
+  /** Base URLs of downstream services, handed to steps as `ctx.services`. Default none. */
+  services?: Readonly<Record<string, string>>;
 }
 
 export type ActivityFn = (args: never) => Promise<unknown>;
@@ -35,7 +39,7 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
     if (submission.jobId !== workflowId) {
       throw ApplicationFailure.nonRetryable(
         `workflow id '${workflowId}' does not match the job id '${submission.jobId}' of this type and key`,
-        ErrorType.Validation,
+        ErrorClass.Validation,
       );
     }
     // Raw starts reach the ledger here; a job the client already recorded is left as it is.
@@ -61,10 +65,10 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
     };
   } catch (err) {
     if (err instanceof JobValidationError) {
-      throw ApplicationFailure.create({ message: err.message, type: ErrorType.Validation, nonRetryable: true, details: [err.issues] });
+      throw ApplicationFailure.create({ message: err.message, type: ErrorClass.Validation, nonRetryable: true, details: [err.issues] });
     }
     if (err instanceof InvalidIdempotencyKeyError || (err instanceof Error && err.name === 'UnknownJobTypeError')) {
-      throw ApplicationFailure.nonRetryable(err.message, ErrorType.Validation);
+      throw ApplicationFailure.nonRetryable(err.message, ErrorClass.Validation);
     }
     throw err;
   }
@@ -76,57 +80,69 @@ export async function finishJob(deps: ActivityDeps, args: FinishArgs): Promise<v
   await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
 }
 
-/** Runs one step behind the step ledger. */
-export async function runStep(deps: ActivityDeps, definition: JobDefinition, step: StepDefinition<unknown>, args: StepArgs): Promise<unknown> {
+/** What one ledger-guarded activity runs: a step or a compensation. */
+interface GuardedWork {
+  name: string;
+  run: StepDefinition<unknown>['run'];
+  commit?: StepDefinition<unknown>['commit'];
+}
+
+/**
+ * Runs a step (or a compensation) behind the step ledger: claim its key, return the recorded result if
+ * it already completed, otherwise run it and record completion (with its local `commit`, if any, in the
+ * same transaction). Failures leave as classified `ApplicationFailure`s.
+ */
+export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepArgs): Promise<unknown> {
   const context = Context.current();
   const { info } = context;
-  const key = stepKey(args.jobId, step.name);
+  const key = stepKey(args.jobId, work.name);
   const owner = { identity: deps.workerIdentity ?? `${hostname()}:${process.pid}`, attempt: info.attempt };
-  const log = deps.logger.child({ job_id: args.jobId, job_type: args.jobType, step: step.name, attempt_number: info.attempt });
+  const log = deps.logger.child({ job_id: args.jobId, job_type: args.jobType, step: work.name, attempt_number: info.attempt });
   let claim;
   try {
     claim = await deps.ledger.claimStep({
       key,
       jobId: args.jobId,
-      step: step.name,
+      step: work.name,
       owner,
       leaseMs: info.startToCloseTimeoutMs,
       requestHash: hashOf(args.input),
     });
   } catch (err) {
-    if (err instanceof StepInProgressError) {
-      log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
-      throw ApplicationFailure.retryable(err.message, ErrorType.StepInProgress);
-    }
-    throw err;
+    if (err instanceof StepInProgressError) log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
+    throw toApplicationFailure(err);
   }
   if (claim.kind === 'completed') {
     log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
     return claim.result;
   }
   log.info({ status: 'executing', takeover: claim.takeover }, 'step started');
+  const ctx = {
+    jobId: args.jobId,
+    jobType: args.jobType,
+    step: work.name,
+    idempotencyKey: key,
+    input: args.input,
+    results: args.results,
+    attempt: info.attempt,
+    log,
+    heartbeat: (details?: unknown) => context.heartbeat(details),
+    signal: context.cancellationSignal,
+    services: deps.services ?? {},
+  };
+  let result: unknown;
   try {
-    const result = await step.run({
-      jobId: args.jobId,
-      jobType: args.jobType,
-      step: step.name,
-      idempotencyKey: key,
-      input: args.input,
-      results: args.results,
-      attempt: info.attempt,
-      log,
-      heartbeat: (details) => context.heartbeat(details),
-      signal: context.cancellationSignal,
-    });
-    await deps.ledger.completeStep({ key, owner, result: result ?? null });
-    log.info({ status: 'completed', outcome: 'success' }, 'step completed');
-    return result ?? null;
+    result = (await work.run(ctx)) ?? null;
+    const { commit } = work;
+    await deps.ledger.completeStep({ key, owner, result, ...(commit && { effect: (sql) => commit(sql, result, ctx) }) });
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    await deps.ledger.failStep({ key, owner, error: { message, name: err instanceof Error ? err.name : 'Error' } });
-    log.warn({ status: 'failed', outcome: 'error', err: message }, 'step failed');
-    throw err;
+    const failure = toApplicationFailure(err);
+    await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
+    log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
+    throw failure;
   }
+  log.info({ status: 'completed', outcome: 'success' }, 'step completed');
+  return result;
 }
 
 /** Every activity a worker registers for the given definitions. */
@@ -137,8 +153,13 @@ export function createActivities(deps: ActivityDeps): Record<string, ActivityFn>
   };
   for (const definition of deps.registry.all()) {
     for (const step of definition.steps) {
-      activities[activityTypeFor(definition.type, step.name)] = ((args: StepArgs) =>
-        runStep(deps, definition, step as StepDefinition<unknown>, args)) as ActivityFn;
+      const guarded = step as StepDefinition<unknown>;
+      activities[activityTypeFor(definition.type, step.name)] = ((args: StepArgs) => runStep(deps, guarded, args)) as ActivityFn;
+      if (guarded.compensate) {
+        const compensation = guarded.compensate;
+        activities[activityTypeFor(definition.type, compensation.name)] = ((args: StepArgs) =>
+          runStep(deps, compensation, args)) as ActivityFn;
+      }
     }
   }
   return activities;

@@ -36,15 +36,6 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
   JobStatus.Failed,
 ];
 
-/** `ApplicationFailure` types raised by jobledger itself. */
-export const ErrorType = {
-  Validation: 'Validation',
-  IdempotencyConflict: 'IdempotencyConflict',
-  StepInProgress: 'StepInProgress',
-  Internal: 'Internal',
-} as const;
-export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
-
 /** Idempotency keys: 1..128 characters from this set. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 

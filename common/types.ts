@@ -33,6 +33,8 @@ export interface StepPlan {
   scheduleToCloseTimeoutMs: number;
   heartbeatTimeoutMs?: number;
   retry: StepRetryPlan;
+  /** The step's compensation, scheduled in reverse order when a later step fails for good. */
+  compensation?: { name: string; activityType: string; retry: StepRetryPlan };
 }
 
 /** What the prepare step returns: the validated input and the policy in force for this run. */
@@ -61,6 +63,10 @@ export interface JobResult {
   jobId: string;
   status: string;
   results: Record<string, unknown>;
+  /** Compensations that ran, in the order they ran. */
+  compensated?: string[];
+  /** The failure that ended the job, when it did not complete. */
+  error?: { message: string; errorClass?: string; step: string };
 }
 
 /** Arguments of the finish step: the job's final status in the ledger. */

@@ -18,6 +18,14 @@ export const Config = z.object({
   JOBLEDGER_LEDGER_PATH: z.string().min(1).default('.jobledger/ledger.db'),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
+  /** Base URL of the payments provider, for `order.fulfill`. Default none. */
+  JOBLEDGER_PAYMENTS_URL: z.string().url().optional(),
+  /** Base URL of the inventory provider. Default none. */
+  JOBLEDGER_INVENTORY_URL: z.string().url().optional(),
+  /** Base URL of the email provider. Default none. */
+  JOBLEDGER_EMAIL_URL: z.string().url().optional(),
+  /** Worker identity, written into step leases. Default: the SDK's `<pid>@<host>`. */
+  JOBLEDGER_WORKER_IDENTITY: z.string().min(1).optional(),
   /** pino level. Default `info`. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -25,4 +33,13 @@ export type Config = z.infer<typeof Config>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Config.parse(env);
+}
+
+/** The downstream services steps may call, by name, from the configuration. */
+export function servicesFrom(config: Config): Record<string, string> {
+  const services: Record<string, string> = {};
+  if (config.JOBLEDGER_PAYMENTS_URL) services.payments = config.JOBLEDGER_PAYMENTS_URL;
+  if (config.JOBLEDGER_INVENTORY_URL) services.inventory = config.JOBLEDGER_INVENTORY_URL;
+  if (config.JOBLEDGER_EMAIL_URL) services.email = config.JOBLEDGER_EMAIL_URL;
+  return services;
 }

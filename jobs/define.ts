@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from '../core/logging';
+import type { SqlHandle } from '../ledger';
 import type { StepPlan, StepRetryPlan } from '../common/types';
 
 /** What a step's code receives. */
@@ -26,6 +27,8 @@ export interface StepContext<I> {
   heartbeat(details?: unknown): void;
   /** Aborted when the activity is cancelled or times out. */
   signal: AbortSignal;
+  /** Base URLs of downstream services, by name (worker configuration). */
+  services: Readonly<Record<string, string>>;
 }
 
 /** Retry settings of a step. Every field is bounded; see `DEFAULT_RETRY` for the defaults. */
@@ -42,10 +45,25 @@ export interface StepRetry {
   nonRetryableErrorTypes?: string[];
 }
 
+/** Undoes a completed step. Runs with its own ledger key, so running it twice has one effect. */
+export interface CompensationDefinition<I> {
+  /** Compensation name, unique within the job, e.g. `refund-payment`. */
+  name: string;
+  /** `ctx.results` holds the compensated step's result under the step's name. */
+  run(ctx: StepContext<I>): Promise<unknown>;
+}
+
 export interface StepDefinition<I> {
   /** Step name, unique within the job: `[a-z0-9-]+`. */
   name: string;
   run(ctx: StepContext<I>): Promise<unknown>;
+  /**
+   * A local database write that commits in the same transaction as the step's ledger completion, so the
+   * effect and its record exist together or not at all. Default none.
+   */
+  commit?: (sql: SqlHandle, result: unknown, ctx: StepContext<I>) => void;
+  /** How to undo this step when a later step fails permanently. Default none (nothing to undo). */
+  compensate?: CompensationDefinition<I>;
   retry?: StepRetry;
   /** Limit of one attempt. Default 30 seconds. */
   startToCloseTimeout?: Duration;
@@ -100,11 +118,21 @@ function retryPlan(retry: StepRetry = {}): StepRetryPlan {
   };
 }
 
+/** Retry policy of compensations: they must eventually succeed, so more attempts than a step. */
+export const COMPENSATION_RETRY: StepRetry = { maxAttempts: 10, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' };
+
 /** The steps of a definition with every default filled in: what the workflow schedules. */
 export function planFor(definition: JobDefinition): StepPlan[] {
   return definition.steps.map((step) => ({
     name: step.name,
     activityType: activityTypeFor(definition.type, step.name),
+    ...(step.compensate && {
+      compensation: {
+        name: step.compensate.name,
+        activityType: activityTypeFor(definition.type, step.compensate.name),
+        retry: retryPlan(COMPENSATION_RETRY),
+      },
+    }),
     startToCloseTimeoutMs: msToNumber(step.startToCloseTimeout ?? DEFAULT_START_TO_CLOSE),
     scheduleToCloseTimeoutMs: msToNumber(step.scheduleToCloseTimeout ?? DEFAULT_SCHEDULE_TO_CLOSE),
     ...(step.heartbeatTimeout !== undefined && { heartbeatTimeoutMs: msToNumber(step.heartbeatTimeout) }),

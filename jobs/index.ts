@@ -1,5 +1,6 @@
 /** The job definitions this project ships: what `npm run worker` and the CLI know by default. */
 import type { JobDefinition } from './define';
 import { greetingJob } from './greeting';
+import { orderFulfillJob } from './order';
 
-export const DEFAULT_JOBS: readonly JobDefinition[] = [greetingJob as JobDefinition];
+export const DEFAULT_JOBS: readonly JobDefinition[] = [orderFulfillJob as JobDefinition, greetingJob as JobDefinition];

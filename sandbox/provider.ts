@@ -53,6 +53,11 @@ export const faultConfigSchema = z.strictObject({
     .optional(),
   /** The next `count` executed requests apply their effect and commit, then the socket is destroyed without a response. */
   dropAfterApply: z.strictObject({ count: z.number().int().min(1) }).optional(),
+  /**
+   * Delay in ms after the effect is applied and committed, before the response is sent: the window in
+   * which a caller can crash after the side effect but before it learns of it. Default 0.
+   */
+  delayAfterApplyMs: z.number().int().min(0).max(600_000).optional(),
 });
 
 export type FaultConfig = z.infer<typeof faultConfigSchema>;
@@ -652,6 +657,7 @@ export async function startProvider(options: ProviderOptions): Promise<ProviderH
       return fail(500, 'api_error', `Operation failed: ${(err as Error).message}`);
     }
 
+    if (faults.delayAfterApplyMs) await sleep(faults.delayAfterApplyMs);
     if (takeDrop()) {
       finishCall.run(outcome.status, 0, 'drop_after_apply', callSeq);
       req.socket.destroy();

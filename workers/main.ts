@@ -4,7 +4,7 @@
  * Stops cleanly on SIGINT or SIGTERM.
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig } from '../core/config';
+import { loadConfig, servicesFrom } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import { openLedger } from '../ledger';
@@ -24,6 +24,8 @@ async function main(): Promise<void> {
       definitions: DEFAULT_JOBS,
       ledger,
       logger,
+      services: servicesFrom(config),
+      ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
     logger.info({ task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
     await worker.run();

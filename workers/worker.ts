@@ -19,6 +19,8 @@ export interface JobWorkerOptions {
   logger: Logger;
   /** Worker identity, also written into step leases. Default: the SDK's `<pid>@<host>`. */
   identity?: string;
+  /** Base URLs of downstream services, by name, handed to steps. Default none. */
+  services?: Readonly<Record<string, string>>;
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
 }
@@ -36,6 +38,7 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
       registry,
       ledger: options.ledger,
       logger: options.logger,
+      ...(options.services !== undefined && { services: options.services }),
       ...(options.identity !== undefined && { workerIdentity: options.identity }),
     }),
     ...(options.identity !== undefined && { identity: options.identity }),

@@ -28,7 +28,7 @@ export interface Harness {
 export async function createHarness(
   env: TestWorkflowEnvironment,
   definitions: readonly JobDefinition[],
-  options: { ledgerPath?: string; logger?: Logger; now?: () => number } = {},
+  options: { ledgerPath?: string; logger?: Logger; now?: () => number; services?: Record<string, string> } = {},
 ): Promise<Harness> {
   const logger = options.logger ?? testLogger();
   const dir = tempDir();
@@ -41,6 +41,7 @@ export async function createHarness(
     definitions,
     ledger,
     logger,
+    ...(options.services && { services: options.services }),
     extra: existsSync(BUNDLE) ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
   const jobs = new JobClient({ client: env.client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });

@@ -1,0 +1,111 @@
+/**
+ * `order.fulfill`, the reference job. It reserves inventory, charges the payment, sends the receipt and
+ * records the accounting entry. Each downstream call carries the step's ledger key as its
+ * `Idempotency-Key`, so a crash between the provider applying the effect and the ledger recording it
+ * still leaves exactly one effect. The accounting entry is a local write committed in the same
+ * transaction as the step's ledger completion. Inventory and payment have compensations with their own
+ * keys (`release-inventory`, `refund-payment`), run newest-first if a later step fails for good.
+ */
+import { z } from 'zod';
+import { callProvider } from '../sandbox/client';
+import { defineJob, type StepContext } from './define';
+
+export const OrderInput = z.object({
+  orderId: z.string().min(1).max(64).meta({ pii: false }),
+  customer: z.object({
+    id: z.string().min(1).max(64).meta({ pii: false }),
+    email: z.email().meta({ pii: true }),
+  }),
+  items: z
+    .array(z.object({ sku: z.string().min(1).max(64), qty: z.number().int().positive().max(1000) }))
+    .min(1)
+    .max(100),
+  /** Amount in minor units (cents). */
+  amount: z.number().int().positive(),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+});
+export type OrderInput = z.infer<typeof OrderInput>;
+
+type Ctx = StepContext<OrderInput>;
+
+function service(ctx: Ctx, name: 'payments' | 'inventory' | 'email'): string {
+  const url = ctx.services[name];
+  if (!url) throw new Error(`downstream service '${name}' is not configured (JOBLEDGER_${name.toUpperCase()}_URL)`);
+  return url;
+}
+
+function call<T>(ctx: Ctx, provider: 'payments' | 'inventory' | 'email', path: string, body: unknown): Promise<T> {
+  return callProvider<T>(service(ctx, provider), path, body, { idempotencyKey: ctx.idempotencyKey, provider, timeoutMs: 5_000 });
+}
+
+interface Reservation {
+  id: string;
+}
+interface Charge {
+  id: string;
+  amount: number;
+  currency: string;
+}
+
+export const orderFulfillJob = defineJob({
+  type: 'order.fulfill',
+  version: 1,
+  input: OrderInput,
+  key: (input) => input.orderId,
+  steps: [
+    {
+      name: 'reserve-inventory',
+      run: (ctx) => call<Reservation>(ctx, 'inventory', '/reservations', { orderId: ctx.input.orderId, items: ctx.input.items }),
+      compensate: {
+        name: 'release-inventory',
+        run: (ctx) => call(ctx, 'inventory', '/releases', { reservationId: (ctx.results['reserve-inventory'] as Reservation).id }),
+      },
+    },
+    {
+      name: 'charge-payment',
+      // A lost worker's lease ends with its attempt: the retry takes the step over after at most 10 s.
+      startToCloseTimeout: '10s',
+      run: (ctx) =>
+        call<Charge>(ctx, 'payments', '/charges', {
+          orderId: ctx.input.orderId,
+          customerId: ctx.input.customer.id,
+          amount: ctx.input.amount,
+          currency: ctx.input.currency,
+        }),
+      compensate: {
+        name: 'refund-payment',
+        run: (ctx) => {
+          const charge = ctx.results['charge-payment'] as Charge;
+          return call(ctx, 'payments', '/refunds', { chargeId: charge.id, amount: charge.amount });
+        },
+      },
+    },
+    {
+      name: 'send-receipt',
+      run: (ctx) => call(ctx, 'email', '/emails', { to: ctx.input.customer.email, template: 'receipt', orderId: ctx.input.orderId }),
+    },
+    {
+      name: 'record-accounting',
+      run: async (ctx) => {
+        const charge = ctx.results['charge-payment'] as Charge;
+        return { entryKey: ctx.idempotencyKey, orderId: ctx.input.orderId, chargeId: charge.id, amount: charge.amount, currency: charge.currency };
+      },
+      commit: (sql, result) => {
+        const entry = result as { entryKey: string; orderId: string; chargeId: string; amount: number; currency: string };
+        sql.run(
+          `CREATE TABLE IF NOT EXISTS accounting_entries (
+             entry_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, charge_id TEXT NOT NULL,
+             amount INTEGER NOT NULL, currency TEXT NOT NULL)`,
+          [],
+        );
+        sql.run('INSERT INTO accounting_entries (entry_key, order_id, charge_id, amount, currency) VALUES (?, ?, ?, ?, ?)', [
+          entry.entryKey,
+          entry.orderId,
+          entry.chargeId,
+          entry.amount,
+          entry.currency,
+        ]);
+      },
+    },
+  ],
+});
