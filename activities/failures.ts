@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { ZodError } from 'zod';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { JobValidationError } from '../jobs/submission';
-import { StepInProgressError } from '../ledger';
+import { StepInProgressError, StepInputConflictError } from '../ledger';
 import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
 
 export interface FailureDetails {
@@ -45,6 +45,7 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   }
   if (err instanceof ZodError || err instanceof JobValidationError) return { errorClass: ErrorClass.Validation };
   if (err instanceof StepInProgressError) return { errorClass: ErrorClass.StepInProgress };
+  if (err instanceof StepInputConflictError) return { errorClass: ErrorClass.IdempotencyConflict };
   if (err instanceof ApplicationFailure && err.type && err.type in ERROR_CLASSES) return { errorClass: err.type as ErrorClass };
   return { errorClass: ErrorClass.Internal };
 }

@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { JobResult } from '../common/types';
 import type { JobDefinition } from '../jobs/define';
 import { orderFulfillJob, type OrderInput } from '../jobs/order';
+import { order } from './fixtures/orders';
 import type { Sandbox } from '../sandbox';
 import { createHarness, type Harness } from './helpers/harness';
 import { effectCount, withSandbox } from './helpers/sandbox';
@@ -33,10 +34,6 @@ after(async () => {
   await sandbox?.stop();
   await env?.teardown();
 });
-
-export function order(orderId: string, sku = 'SKU-1'): OrderInput {
-  return { orderId, customer: { id: 'cus_1', email: 'buyer@example.com' }, items: [{ sku, qty: 2 }], amount: 4200, currency: 'EUR' };
-}
 
 async function fulfil(input: OrderInput): Promise<JobResult> {
   const { jobId } = await h.jobs.submit('order.fulfill', input);
