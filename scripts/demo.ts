@@ -1,0 +1,131 @@
+/**
+ * The demo behind `npm run demo`: with the dev server already up (temporal-dev.sh), it starts the
+ * sandbox providers and a worker, submits a set of jobs that show each guarantee (a duplicate, a
+ * conflict, invalid input, a retry that succeeds, a compensation, a permanent failure), prints the
+ * outcome of each and where to look in the Web UI, then stops the worker and the providers. Logs go to
+ * .jobledger/demo.log as JSON lines.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { connectJobClient } from '../client/connect';
+import { loadConfig } from '../core/config';
+import { createLogger, PinoSdkLogger } from '../core/logging';
+import { DEFAULT_JOBS } from '../jobs';
+import type { OrderInput } from '../jobs/order';
+import { openLedger } from '../ledger';
+import { startSandbox, type Sandbox } from '../sandbox';
+import { createJobWorker } from '../workers/worker';
+
+const ROOT = join(__dirname, '..');
+
+interface DemoCase {
+  title: string;
+  type: string;
+  input: unknown;
+  key?: string;
+  /** Arms a provider fault just before this case is submitted. */
+  arm?: (sandbox: Sandbox) => void;
+}
+
+function order(orderId: string, overrides: Partial<OrderInput> = {}): OrderInput {
+  return {
+    orderId,
+    customer: { id: `cus-${orderId}`, email: `${orderId}@example.com` },
+    items: [{ sku: 'SKU-RED-MUG', qty: 2 }],
+    amount: 2599,
+    currency: 'EUR',
+    ...overrides,
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, JOBLEDGER_SUBMITTED_BY: process.env.JOBLEDGER_SUBMITTED_BY ?? 'demo-script' });
+  const stateDir = join(ROOT, '.jobledger');
+  mkdirSync(stateDir, { recursive: true });
+  const logPath = join(stateDir, 'demo.log');
+  const logger = createLogger({ level: 'info', name: 'jobledger-demo' }, pino.destination({ dest: logPath, sync: true }));
+  Runtime.install({ logger: new PinoSdkLogger(logger) });
+
+  const run = Date.now().toString(36);
+  const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const worker = await createJobWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.JOBLEDGER_TASK_QUEUE,
+    definitions: DEFAULT_JOBS,
+    ledger,
+    logger,
+    services: sandbox.urls,
+  });
+  const running = worker.run();
+  const client = await connectJobClient(config, { logger });
+  const link = (jobId: string) => `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(jobId)}`;
+
+  const cases: DemoCase[] = [
+    { title: 'order fulfilled', type: 'order.fulfill', input: order(`ord-${run}-1`) },
+    { title: 'same order again (duplicate)', type: 'order.fulfill', input: order(`ord-${run}-1`) },
+    { title: 'same order id, other amount (conflict)', type: 'order.fulfill', input: order(`ord-${run}-1`, { amount: 1 }) },
+    { title: 'invalid input', type: 'order.fulfill', input: { orderId: `ord-${run}-bad`, amount: -5 } },
+    {
+      title: 'payments rate-limited once, then succeeds',
+      type: 'order.fulfill',
+      input: order(`ord-${run}-2`),
+      arm: (s) => s.payments.setFaults({ rateLimit: { count: 1, retryAfterSec: 1 } }),
+    },
+    {
+      title: 'receipt refused for good: compensated',
+      type: 'order.fulfill',
+      input: order(`ord-${run}-3`),
+      arm: (s) => s.email.setFaults({ failNext: { count: 1, status: 400, type: 'invalid_recipient' } }),
+    },
+    { title: 'out of stock: failed', type: 'order.fulfill', input: order(`ord-${run}-4`, { items: [{ sku: 'OUT-BLUE-MUG', qty: 1 }] }) },
+    { title: 'greeting sent', type: 'greeting.send', input: { recipientId: `user-${run}` } },
+  ];
+
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`\njobledger demo (run ${run}) on ${config.TEMPORAL_ADDRESS}, task queue ${config.JOBLEDGER_TASK_QUEUE}\n`);
+  try {
+    for (const demo of cases) {
+      demo.arm?.(sandbox);
+      try {
+        const submitted = await client.jobs.submit(demo.type, demo.input, demo.key ? { key: demo.key } : {});
+        const result = (await client.client.workflow.getHandle(submitted.jobId).result().catch(() => undefined)) as
+          | { status: string; compensated?: string[] }
+          | undefined;
+        const status = result?.status ?? (await client.jobs.status(submitted.jobId)).status;
+        const extra = result?.compensated ? ` (compensated: ${result.compensated.join(', ')})` : '';
+        out(`- ${demo.title}\n    ${submitted.jobId}  deduplicated=${submitted.deduplicated}  status=${status}${extra}\n    ${link(submitted.jobId)}`);
+      } catch (err) {
+        out(`- ${demo.title}\n    rejected: ${(err as Error).name}: ${(err as Error).message}`);
+      } finally {
+        sandbox.payments.setFaults({});
+        sandbox.email.setFaults({});
+      }
+    }
+    const stats = { payments: sandbox.payments.stats(), inventory: sandbox.inventory.stats(), email: sandbox.email.stats() };
+    out(`\nDownstream effects applied in this run: charges=${stats.payments.byKind.charge}, refunds=${stats.payments.byKind.refund}, ` +
+      `reservations=${stats.inventory.byKind.reserve}, releases=${stats.inventory.byKind.release}, emails=${stats.email.byKind.email}`);
+    const query = encodeURIComponent('JobType="order.fulfill"');
+    out(`\nWeb UI: ${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows?query=${query}`);
+    out(`  or filter by status, e.g. JobStatus="Compensated", in the Web UI's search box.`);
+    out(`CLI:    temporal workflow list --query 'JobType="order.fulfill"'   (after: eval "$(./temporal-dev.sh env)")`);
+    out(`Logs:   ${logPath}`);
+    out(`The dev server keeps running; stop it with ./temporal-dev.sh down\n`);
+  } finally {
+    worker.shutdown();
+    await running;
+    await client.close();
+    await ledger.close();
+    await connection.close();
+    await sandbox.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`demo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
