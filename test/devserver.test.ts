@@ -11,6 +11,7 @@ import { JOB_WORKFLOW_TYPE } from '../common/constants';
 import { greetingJob } from '../jobs/greeting';
 import type { JobDefinition } from '../jobs/define';
 import { JobValidationError } from '../jobs/submission';
+import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { createHarness, type Harness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
 import { countJobs, waitForCount } from './helpers/visibility';
@@ -18,10 +19,15 @@ import { countJobs, waitForCount } from './helpers/visibility';
 let env: TestWorkflowEnvironment;
 let h: Harness;
 let running: Promise<void>;
+const attempts = new AttemptLog();
 
 before(async () => {
   env = await startDevServer();
-  h = await createHarness(env, [greetingJob as JobDefinition]);
+  h = await createHarness(env, [
+    greetingJob as JobDefinition,
+    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.reject' }) as JobDefinition,
+    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.retryable', onFailedResubmit: 'allow-retry' }) as JobDefinition,
+  ]);
   running = h.worker.run();
 });
 after(async () => {
@@ -114,4 +120,25 @@ test('a raw start with a valid input and matching id runs the job', async () => 
   assert.equal(result.status, 'Completed');
   const again = await h.jobs.submit('greeting.send', { recipientId, language: 'fr' });
   assert.deepEqual([again.jobId, again.deduplicated], [workflowId, true]);
+});
+
+test('resubmitting the key of a failed job returns that job under the default reject policy', async () => {
+  const id = unique('rejected');
+  const first = await h.jobs.submit('test.reject', { id, failures: 1 });
+  await assert.rejects(env.client.workflow.getHandle(first.jobId).result());
+  const again = await h.jobs.submit('test.reject', { id, failures: 1 });
+  assert.deepEqual([again.jobId, again.deduplicated], [first.jobId, true]);
+  assert.equal(attempts.byKey.get(`${first.jobId}/wobble`), 1, 'no second run');
+});
+
+test('with allow-retry, resubmitting the key of a failed job starts a new run under the same id', async () => {
+  const id = unique('retryable');
+  const first = await h.jobs.submit('test.retryable', { id, failures: 1 });
+  await assert.rejects(env.client.workflow.getHandle(first.jobId).result());
+  const again = await h.jobs.submit('test.retryable', { id, failures: 1 });
+  assert.deepEqual([again.jobId, again.deduplicated], [first.jobId, false]);
+  const result = await env.client.workflow.getHandle(again.jobId).result();
+  assert.equal(result.status, 'Completed');
+  assert.equal(await waitForCount(env.client, `WorkflowId="${first.jobId}"`, 2), 2);
+  assert.equal((await h.ledger.getJobById(first.jobId))?.status, 'Completed');
 });
