@@ -12,6 +12,8 @@ import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
 
 export interface FailureDetails {
   errorClass: ErrorClass;
+  /** The attempt that failed. */
+  attempt?: number;
   dependency?: string;
   httpStatus?: number;
   hint: string;
@@ -51,11 +53,12 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
 }
 
 /** The `ApplicationFailure` a step throws for `err`. */
-export function toApplicationFailure(err: unknown): ApplicationFailure {
+export function toApplicationFailure(err: unknown, attempt?: number): ApplicationFailure {
   const { errorClass, dependency, httpStatus, retryAfterMs } = classify(err);
   const info = ERROR_CLASSES[errorClass];
   const details: FailureDetails = {
     errorClass,
+    ...(attempt !== undefined && { attempt }),
     ...(dependency !== undefined && { dependency }),
     ...(httpStatus !== undefined && { httpStatus }),
     hint: info.hint,
@@ -65,7 +68,8 @@ export function toApplicationFailure(err: unknown): ApplicationFailure {
   return ApplicationFailure.create({
     message,
     type: errorClass,
-    nonRetryable: info.kind === 'permanent',
+    // Permanent classes never retry; an ApplicationFailure thrown as non-retryable keeps that choice.
+    nonRetryable: info.kind === 'permanent' || (err instanceof ApplicationFailure && err.nonRetryable === true),
     details: [details],
     ...(retryAfterMs !== undefined && { nextRetryDelay: retryAfterMs }),
     ...(err instanceof Error && { cause: err }),

@@ -6,12 +6,13 @@
  */
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { FINISH_ACTIVITY, PREPARE_ACTIVITY } from '../common/constants';
+import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import { ErrorClass } from '../common/errors';
-import type { FinishArgs, JobArgs, JobPlan, StepArgs } from '../common/types';
+import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs } from '../common/types';
+import { maskPii, piiPathsOf } from '../codec/masking';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
-import { activityTypeFor, dedupeWindowMs, planFor, type StepDefinition } from '../jobs/define';
+import { activityTypeFor, deadLetterPlan, dedupeWindowMs, planFor, type StepDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
 import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
@@ -61,7 +62,9 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
       idempotencyKey: submission.idempotencyKey,
       inputHash: submission.inputHash,
       input: submission.input,
+      sanitizedInput: maskPii(submission.input, piiPathsOf(definition.input)),
       steps: planFor(definition),
+      deadLetter: deadLetterPlan(definition),
     };
   } catch (err) {
     if (err instanceof JobValidationError) {
@@ -78,6 +81,11 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
 export async function finishJob(deps: ActivityDeps, args: FinishArgs): Promise<void> {
   if (!(await deps.ledger.getJobById(args.jobId))) return; // rejected before it was recorded (invalid input)
   await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
+}
+
+/** Appends an event (dead letter, operator action) to the job's ledger trail. */
+export async function recordEvent(deps: ActivityDeps, args: RecordArgs): Promise<void> {
+  await deps.ledger.recordJobEvent(args.jobId, args.kind, args.data);
 }
 
 /** What one ledger-guarded activity runs: a step or a compensation. */
@@ -110,7 +118,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     });
   } catch (err) {
     if (err instanceof StepInProgressError) log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
-    throw toApplicationFailure(err);
+    throw toApplicationFailure(err, info.attempt);
   }
   if (claim.kind === 'completed') {
     log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
@@ -136,7 +144,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     const { commit } = work;
     await deps.ledger.completeStep({ key, owner, result, ...(commit && { effect: (sql) => commit(sql, result, ctx) }) });
   } catch (err) {
-    const failure = toApplicationFailure(err);
+    const failure = toApplicationFailure(err, info.attempt);
     await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
     log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
     throw failure;
@@ -150,6 +158,7 @@ export function createActivities(deps: ActivityDeps): Record<string, ActivityFn>
   const activities: Record<string, ActivityFn> = {
     [PREPARE_ACTIVITY]: ((args: JobArgs) => prepareJob(deps, args)) as ActivityFn,
     [FINISH_ACTIVITY]: ((args: FinishArgs) => finishJob(deps, args)) as ActivityFn,
+    [RECORD_ACTIVITY]: ((args: RecordArgs) => recordEvent(deps, args)) as ActivityFn,
   };
   for (const definition of deps.registry.all()) {
     for (const step of definition.steps) {

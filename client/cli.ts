@@ -13,7 +13,8 @@ import { DEFAULT_JOBS } from '../jobs';
 import { UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
 import { connectJobClient } from './connect';
-import { IdempotencyConflictError, MissingSubmitterError } from './jobs';
+import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
+import { IdempotencyConflictError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
 
 const USAGE = `usage: jobledger <command> [options]
 
@@ -22,6 +23,11 @@ commands:
   submit <type> --input '<json>' [--key K] [--submitted-by ID] [--correlation-id C] [--json]
                                                    submit a job (deduplicated by its idempotency key)
   status <jobId> [--json]                          show a job's status
+  dlq list [--type T] [--json]                     jobs parked in the dead letter
+  dlq retry|skip|compensate|abandon <jobId> --operator ID --reason TEXT [--json]
+                                                   resolve a dead-lettered job (recorded with identity and reason)
+  diagnose <jobId> [--json]                        the failure context: step, class, root cause, masked input,
+                                                   recent events, remediation hint and runbook link
 `;
 
 export class UsageError extends Error {
@@ -56,6 +62,9 @@ function command(argv: string[]) {
       key: { type: 'string' },
       'submitted-by': { type: 'string' },
       'correlation-id': { type: 'string' },
+      operator: { type: 'string' },
+      reason: { type: 'string' },
+      type: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -74,9 +83,13 @@ async function run(argv: string[], output: Output): Promise<number> {
     print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
     return ExitCode.ok;
   }
-  if (name !== 'submit' && name !== 'status') throw new UsageError(`unknown command '${name}'`);
-  const [target] = rest;
-  if (!target) throw new UsageError(`${name} needs a ${name === 'submit' ? 'job type' : 'job id'}`);
+  if (!['submit', 'status', 'dlq', 'diagnose'].includes(name)) throw new UsageError(`unknown command '${name}'`);
+  const [target, dlqJob] = rest;
+  if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
+  if (name === 'dlq' && target !== 'list' && !(OPERATOR_ACTIONS as readonly string[]).includes(target)) {
+    throw new UsageError(`unknown dlq subcommand '${target}'`);
+  }
+  if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);
   const config = loadConfig();
   const input = name === 'submit' ? parseInput(values.input) : undefined;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr);
@@ -90,6 +103,19 @@ async function run(argv: string[], output: Output): Promise<number> {
       });
       const link = `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(result.jobId)}`;
       print(output, result, `${result.deduplicated ? 'existing job' : 'submitted'} ${result.jobId}\n  ${link}`);
+    } else if (name === 'dlq' && target === 'list') {
+      const parked = await connected.jobs.deadLettered(values.type);
+      print(output, parked, parked.map((j) => `${j.jobId}\t${j.jobType}\t${j.step ?? ''}\t${j.errorClass ?? ''}`).join('\n') || '(none)');
+    } else if (name === 'dlq') {
+      const result = await connected.jobs.act(dlqJob!, {
+        action: target as OperatorActionKind,
+        operator: values.operator ?? '',
+        reason: values.reason ?? '',
+      });
+      print(output, { jobId: dlqJob, ...result }, `${dlqJob}: ${result.action} accepted`);
+    } else if (name === 'diagnose') {
+      const context = await connected.jobs.diagnose(target);
+      print(output, { jobId: target, failure: context }, context ? formatFailure(target, context) : `${target}: no failure recorded`);
     } else {
       const status = await connected.jobs.status(target);
       print(output, status, `${status.jobId}\t${status.jobType}\t${status.status}${status.step ? `\t${status.step}` : ''}`);
@@ -100,10 +126,26 @@ async function run(argv: string[], output: Output): Promise<number> {
   }
 }
 
+function formatFailure(jobId: string, f: FailureContext): string {
+  const cause = Object.entries(f.rootCause).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+  return [
+    `${jobId}: ${f.phase} '${f.step}' failed${f.attempt ? ` on attempt ${f.attempt}` : ''}`,
+    `  class:      ${f.errorClass}`,
+    `  message:    ${f.message}`,
+    `  root cause: ${cause}`,
+    `  input:      ${JSON.stringify(f.input)}`,
+    `  hint:       ${f.hint}`,
+    `  runbook:    ${f.runbook}`,
+    '  recent events:',
+    ...f.events.map((e) => `    ${e.at} ${e.status}${e.step ? ` ${e.step}` : ''}${e.note ? ` (${e.note})` : ''}`),
+  ].join('\n');
+}
+
 /** Maps an error to its exit code and a one-object description (zod issues included). */
 export function describeError(err: unknown): { code: number; body: Record<string, unknown> } {
   const base = { error: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
   if (err instanceof JobValidationError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
+  if (err instanceof OperatorActionRejectedError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
   if (
     err instanceof UsageError ||
     err instanceof InvalidIdempotencyKeyError ||

@@ -4,15 +4,18 @@
  * has deleted a closed workflow) and Temporal's workflow-id reuse and conflict policies (authoritative,
  * and what collapses concurrent duplicates into one execution).
  */
+import { z } from 'zod';
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
   type Client,
 } from '@temporalio/client';
-import { JOB_WORKFLOW_TYPE, JobStatus } from '../common/constants';
+import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
 import { SA } from '../common/searchAttributes';
-import type { JobArgs } from '../common/types';
+import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
 import type { Logger } from '../core/logging';
 import { dedupeWindowMs, type JobDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
@@ -40,6 +43,34 @@ export class MissingSubmitterError extends Error {
   constructor() {
     super('a submitter identity is required: pass submittedBy, --submitted-by or set JOBLEDGER_SUBMITTED_BY');
   }
+}
+
+/** An operator action as the client accepts it: identity and reason are required. */
+export const OperatorActionInput = z.object({
+  action: z.enum(OPERATOR_ACTIONS),
+  operator: z.string().trim().min(1).max(128),
+  reason: z.string().trim().min(3).max(1000),
+});
+export type OperatorActionInput = z.infer<typeof OperatorActionInput>;
+
+/** An operator action the client refused before sending (zod issues) or the job refused (not parked...). */
+export class OperatorActionRejectedError extends Error {
+  override readonly name = 'OperatorActionRejectedError';
+  constructor(
+    readonly jobId: string,
+    message: string,
+    readonly issues: z.core.$ZodIssue[] = [],
+  ) {
+    super(`action on ${jobId} rejected: ${message}`);
+  }
+}
+
+export interface DeadLetteredJob {
+  jobId: string;
+  jobType: string;
+  step?: string;
+  errorClass?: string;
+  since?: string;
 }
 
 export interface SubmitOptions {
@@ -160,6 +191,50 @@ export class JobClient {
       startTime: description.startTime.toISOString(),
       ...(description.closeTime && { closeTime: description.closeTime.toISOString() }),
     };
+  }
+
+  /** Sends an operator's action to a dead-lettered job; recorded in its history and ledger trail. */
+  async act(jobId: string, input: OperatorActionInput): Promise<{ accepted: true; action: string }> {
+    const parsed = OperatorActionInput.safeParse(input);
+    if (!parsed.success) {
+      throw new OperatorActionRejectedError(jobId, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), parsed.error.issues);
+    }
+    const action: OperatorAction = parsed.data;
+    const handle = this.options.client.workflow.getHandle(jobId);
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') throw new OperatorActionRejectedError(jobId, `the job is closed (${status.name}); no operator action applies`);
+    try {
+      return await handle
+        .executeUpdate<{ accepted: true; action: string }, [OperatorAction]>(OPERATOR_UPDATE, { args: [action] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new OperatorActionRejectedError(jobId, err.cause?.message ?? err.message);
+      if (err instanceof WorkflowNotFoundError) throw new OperatorActionRejectedError(jobId, 'the job closed before the action arrived');
+      throw err;
+    }
+  }
+
+  /** The failure context of a job: step, class, root cause, masked input, recent events, hint and runbook. */
+  async diagnose(jobId: string): Promise<FailureContext | null> {
+    return this.options.client.workflow.getHandle(jobId).query<FailureContext | null>(DIAGNOSE_QUERY);
+  }
+
+  /** Jobs parked in the dead letter, newest first. */
+  async deadLettered(jobType?: string): Promise<DeadLetteredJob[]> {
+    const query = `JobStatus="${JobStatus.DeadLettered}"${jobType ? ` AND JobType="${jobType.replace(/"/g, '')}"` : ''}`;
+    const jobs: DeadLetteredJob[] = [];
+    for await (const execution of this.options.client.workflow.list({ query })) {
+      const attrs = execution.typedSearchAttributes;
+      const step = attrs.get(SA.JobStep);
+      const errorClass = attrs.get(SA.ErrorClass);
+      jobs.push({
+        jobId: execution.workflowId,
+        jobType: attrs.get(SA.JobType) ?? execution.type,
+        ...(step !== undefined && { step }),
+        ...(errorClass !== undefined && { errorClass }),
+        ...(execution.startTime && { since: execution.startTime.toISOString() }),
+      });
+    }
+    return jobs;
   }
 
   private assertSameInput(jobId: string, existingHash: string, submittedHash: string): void {

@@ -15,6 +15,16 @@ export const PREPARE_ACTIVITY = 'jobledger.prepare';
 /** Local activity that records a job's final status and outcome in the ledger. */
 export const FINISH_ACTIVITY = 'jobledger.finish';
 
+/** Local activity that appends an event (operator action, dead letter) to the job's ledger trail. */
+export const RECORD_ACTIVITY = 'jobledger.record';
+
+/** Update through which operators resolve a dead-lettered job. */
+export const OPERATOR_UPDATE = 'jobledger.operator';
+
+/** Query returning the job's state; and the one returning its failure context. */
+export const STATE_QUERY = 'jobledger.state';
+export const DIAGNOSE_QUERY = 'jobledger.diagnose';
+
 /** Values of the `JobStatus` search attribute. */
 export const JobStatus = {
   Submitted: 'Submitted',

@@ -37,6 +37,13 @@ export interface StepPlan {
   compensation?: { name: string; activityType: string; retry: StepRetryPlan };
 }
 
+/** What happens to a dead-lettered job nobody acts on. */
+export interface DeadLetterPlan {
+  /** How long a job stays parked before the automatic action. */
+  timeoutMs: number;
+  onTimeout: 'abandon' | 'compensate';
+}
+
 /** What the prepare step returns: the validated input and the policy in force for this run. */
 export interface JobPlan {
   jobId: string;
@@ -45,7 +52,44 @@ export interface JobPlan {
   idempotencyKey: string;
   inputHash: string;
   input: unknown;
+  /** The input with every PII field masked: what failure snapshots and diagnostics show. */
+  sanitizedInput: unknown;
   steps: StepPlan[];
+  deadLetter: DeadLetterPlan;
+}
+
+/** Operator actions on a dead-lettered job. */
+export const OPERATOR_ACTIONS = ['retry', 'skip', 'compensate', 'abandon'] as const;
+export type OperatorActionKind = (typeof OPERATOR_ACTIONS)[number];
+
+/** An operator's decision, sent as the `jobledger.operator` Update. Identity and reason are required. */
+export interface OperatorAction {
+  action: OperatorActionKind;
+  operator: string;
+  reason: string;
+}
+
+/** One lifecycle transition, kept in the workflow for diagnostics. */
+export interface LifecycleEvent {
+  at: string;
+  status: string;
+  step?: string;
+  note?: string;
+}
+
+/** Everything an operator needs about a failure, with no PII. */
+export interface FailureContext {
+  step: string;
+  phase: 'step' | 'compensation';
+  attempt?: number;
+  errorClass: string;
+  message: string;
+  rootCause: { dependency?: string; httpStatus?: number; circuit?: string };
+  input: unknown;
+  events: LifecycleEvent[];
+  hint: string;
+  runbook: string;
+  at: string;
 }
 
 /** Arguments of every step activity. */
@@ -67,6 +111,13 @@ export interface JobResult {
   compensated?: string[];
   /** The failure that ended the job, when it did not complete. */
   error?: { message: string; errorClass?: string; step: string };
+}
+
+/** Arguments of the record step: an event for the job's ledger trail. */
+export interface RecordArgs {
+  jobId: string;
+  kind: string;
+  data: unknown;
 }
 
 /** Arguments of the finish step: the job's final status in the ledger. */

@@ -9,7 +9,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
 import type { Logger } from '../core/logging';
 import type { SqlHandle } from '../ledger';
-import type { StepPlan, StepRetryPlan } from '../common/types';
+import type { DeadLetterPlan, StepPlan, StepRetryPlan } from '../common/types';
 
 /** What a step's code receives. */
 export interface StepContext<I> {
@@ -87,6 +87,8 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   dedupeWindow?: Duration;
   /** What resubmitting the key of a failed or abandoned job does. Default `reject`. */
   onFailedResubmit?: 'reject' | 'allow-retry';
+  /** Dead-letter policy: how long a parked job waits for an operator, then what happens. Default 7 days, then abandon. */
+  deadLetter?: { timeout?: Duration; onTimeout?: 'abandon' | 'compensate' };
 }
 
 export const DEFAULT_RETRY = {
@@ -98,6 +100,7 @@ export const DEFAULT_RETRY = {
 export const DEFAULT_START_TO_CLOSE = '30s';
 export const DEFAULT_SCHEDULE_TO_CLOSE = '10m';
 export const DEFAULT_DEDUPE_WINDOW = '30d';
+export const DEFAULT_PARKING_TIMEOUT = '7d';
 
 export function defineJob<S extends z.ZodType>(definition: JobDefinition<S>): JobDefinition<S> {
   return definition;
@@ -138,6 +141,13 @@ export function planFor(definition: JobDefinition): StepPlan[] {
     ...(step.heartbeatTimeout !== undefined && { heartbeatTimeoutMs: msToNumber(step.heartbeatTimeout) }),
     retry: retryPlan(step.retry),
   }));
+}
+
+export function deadLetterPlan(definition: JobDefinition): DeadLetterPlan {
+  return {
+    timeoutMs: msToNumber(definition.deadLetter?.timeout ?? DEFAULT_PARKING_TIMEOUT),
+    onTimeout: definition.deadLetter?.onTimeout ?? 'abandon',
+  };
 }
 
 export function dedupeWindowMs(definition: JobDefinition): number {

@@ -382,6 +382,11 @@ export class Ledger {
     await tx.appendEvent({ jobId: step.jobId, stepKey: step.key, kind, data, recordedAt: this.now() });
   }
 
+  /** Appends an event to a job's trail (operator actions, dead letters). Returns its sequence number. */
+  async recordJobEvent(jobId: string, kind: string, data: unknown): Promise<number> {
+    return this.backend.transaction((tx) => tx.appendEvent({ jobId, stepKey: null, kind, data, recordedAt: this.now() }));
+  }
+
   private async jobEvent(tx: LedgerTx, job: JobRecord, kind: string, data: unknown): Promise<void> {
     await tx.appendEvent({ jobId: job.jobId, stepKey: null, kind, data, recordedAt: this.now() });
   }

@@ -62,11 +62,14 @@ test('a sequential duplicate runs once', async () => {
   assert.equal(await waitForCount(env.client, `WorkflowId="order.fulfill:${orderId}"`, 1), 1);
 });
 
-test('an out-of-stock order fails with nothing to compensate', async () => {
+test('an out-of-stock order, with nothing to compensate, parks in the dead letter until abandoned', async () => {
   const orderId = unique('ord-oos');
   const { jobId } = await h.jobs.submit('order.fulfill', order(orderId, 'OUT-1'));
-  await assert.rejects(env.client.workflow.getHandle(jobId).result());
-  assert.equal((await h.jobs.status(jobId)).status, 'Failed');
+  await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1);
+  assert.equal((await h.jobs.diagnose(jobId))?.errorClass, 'BusinessRule');
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'ops-test', reason: 'customer cancelled' });
+  const result = await env.client.workflow.getHandle(jobId).result();
+  assert.equal(result.status, 'Abandoned');
   assert.equal(effectCount(sandbox, 'payments', 'charge', orderId), 0);
 });
 

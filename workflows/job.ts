@@ -1,12 +1,17 @@
 /**
  * The generic job workflow. It validates the job through the prepare step (so raw starts are checked
  * too), then runs the plan's steps in order as activities, each with the retry policy and timeouts the
- * plan records. `JobStatus` and `JobStep` search attributes follow the job as it moves. Deterministic
- * code only: no I/O, no Node builtins, no logging library other than the SDK's replay-aware `log`.
+ * plan records. A step that fails for good either unwinds the saga (compensations newest-first) or parks
+ * the job in `DeadLettered`, where it waits for an operator's Update (retry, skip, compensate, abandon)
+ * or for the parking timeout. `JobStatus`, `JobStep` and `ErrorClass` search attributes follow the job.
+ * Deterministic code only: no I/O, no Node builtins, no logging library other than the SDK's
+ * replay-aware `log`.
  */
 import {
   ApplicationFailure,
+  condition,
   defineQuery,
+  defineUpdate,
   log,
   proxyActivities,
   proxyLocalActivities,
@@ -16,24 +21,52 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import { FINISH_ACTIVITY, JobStatus, PREPARE_ACTIVITY } from '../common/constants';
-import { ErrorClass, PERMANENT_CLASSES } from '../common/errors';
+import {
+  DIAGNOSE_QUERY,
+  FINISH_ACTIVITY,
+  JobStatus,
+  OPERATOR_UPDATE,
+  PREPARE_ACTIVITY,
+  RECORD_ACTIVITY,
+  STATE_QUERY,
+} from '../common/constants';
+import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
 import { SA } from '../common/searchAttributes';
-import type { FinishArgs, JobArgs, JobPlan, JobResult, StepArgs, StepPlan, StepRetryPlan } from '../common/types';
+import {
+  OPERATOR_ACTIONS,
+  type FailureContext,
+  type FinishArgs,
+  type JobArgs,
+  type JobPlan,
+  type JobResult,
+  type LifecycleEvent,
+  type OperatorAction,
+  type RecordArgs,
+  type StepArgs,
+  type StepPlan,
+  type StepRetryPlan,
+} from '../common/types';
 
 export interface JobState {
   status: JobStatus;
   step?: string;
   plan?: JobPlan;
   results: Record<string, unknown>;
+  failure?: FailureContext;
+  actions: (OperatorAction & { at: string })[];
 }
 
-/** Query: the job's current status, step, plan and results so far. */
-export const jobStateQuery = defineQuery<JobState>('jobledger.state');
+/** Query: the job's current status, step, plan, results, failure and operator actions. */
+export const jobStateQuery = defineQuery<JobState>(STATE_QUERY);
+/** Query: the failure context of the current or last failure (null if none). */
+export const diagnoseQuery = defineQuery<FailureContext | null>(DIAGNOSE_QUERY);
+/** Update: an operator's action on a dead-lettered job. Rejected unless the job is parked. */
+export const operatorUpdate = defineUpdate<{ accepted: true; action: string }, [OperatorAction]>(OPERATOR_UPDATE);
 
 type LedgerActivities = {
   [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan>;
   [FINISH_ACTIVITY]: (args: FinishArgs) => Promise<void>;
+  [RECORD_ACTIVITY]: (args: RecordArgs) => Promise<void>;
 };
 type StepActivity = (args: StepArgs) => Promise<unknown>;
 
@@ -43,6 +76,10 @@ const ledgerActivities = proxyLocalActivities<LedgerActivities>({
 });
 const prepare = ledgerActivities[PREPARE_ACTIVITY];
 const finish = ledgerActivities[FINISH_ACTIVITY];
+const record = ledgerActivities[RECORD_ACTIVITY];
+
+/** Lifecycle events kept for diagnostics. */
+const EVENTS_KEPT = 20;
 
 function activity(activityType: string, step: StepPlan, retry: StepRetryPlan): StepActivity {
   const activities = proxyActivities<Record<string, StepActivity>>({
@@ -60,21 +97,85 @@ function activity(activityType: string, step: StepPlan, retry: StepRetryPlan): S
   return activities[activityType]!;
 }
 
-/** The taxonomy class and message of a step failure (an ActivityFailure wrapping an ApplicationFailure). */
-function describeFailure(err: unknown): { message: string; errorClass: string } {
+interface FailureFacts {
+  message: string;
+  errorClass: string;
+  attempt?: number;
+  dependency?: string;
+  httpStatus?: number;
+  circuit?: string;
+}
+
+/** The class, message and root-cause details of a step failure (an ActivityFailure wrapping an ApplicationFailure). */
+function factsOf(err: unknown): FailureFacts {
   const cause = err instanceof TemporalFailure && err.cause instanceof ApplicationFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) return { message: cause.message, errorClass: cause.type ?? ErrorClass.Internal };
+  if (cause instanceof ApplicationFailure) {
+    const details = (cause.details?.[0] ?? {}) as Partial<FailureFacts>;
+    return {
+      message: cause.message,
+      errorClass: cause.type ?? ErrorClass.Internal,
+      ...(details.attempt !== undefined && { attempt: details.attempt }),
+      ...(details.dependency !== undefined && { dependency: details.dependency }),
+      ...(details.httpStatus !== undefined && { httpStatus: details.httpStatus }),
+      ...(details.circuit !== undefined && { circuit: details.circuit }),
+    };
+  }
   return { message: err instanceof Error ? err.message : String(err), errorClass: ErrorClass.Internal };
+}
+
+function isPermanent(errorClass: string): boolean {
+  return (PERMANENT_CLASSES as string[]).includes(errorClass);
+}
+
+/** Which actions make sense for a parked job, and why others do not. */
+function invalidAction(state: JobState, action: OperatorAction): string | undefined {
+  if (state.status !== JobStatus.DeadLettered) return `job is ${state.status}, not DeadLettered: no operator action applies`;
+  if (!(OPERATOR_ACTIONS as readonly string[]).includes(action?.action)) return `unknown action '${String(action?.action)}'`;
+  if (typeof action.operator !== 'string' || action.operator.trim().length === 0) return 'an operator identity is required';
+  if (typeof action.reason !== 'string' || action.reason.trim().length < 3) return 'a reason (at least 3 characters) is required';
+  if (state.failure?.phase === 'compensation' && action.action === 'compensate') return 'the job is already compensating';
+  return undefined;
 }
 
 export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   const jobId = workflowInfo().workflowId;
-  const state: JobState = { status: JobStatus.Running, results: {} };
-  setHandler(jobStateQuery, () => state);
+  const state: JobState = { status: JobStatus.Running, results: {}, actions: [] };
+  const events: LifecycleEvent[] = [];
+  let pending: OperatorAction | undefined;
+
+  const now = () => new Date().toISOString();
+  const note = (status: string, step?: string, text?: string) => {
+    events.push({ at: now(), status, ...(step && { step }), ...(text && { note: text }) });
+    if (events.length > EVENTS_KEPT) events.shift();
+  };
   const mark = (status: JobStatus, extra: SearchAttributePair[] = []) => {
     state.status = status;
+    note(status, state.step);
     upsertSearchAttributes([{ key: SA.JobStatus, value: status }, ...extra]);
   };
+  const enterStep = (name: string) => {
+    state.step = name;
+    note(state.status, name, 'dispatched');
+    upsertSearchAttributes([{ key: SA.JobStep, value: name }]);
+  };
+
+  setHandler(jobStateQuery, () => state);
+  setHandler(diagnoseQuery, () => state.failure ?? null);
+  setHandler(
+    operatorUpdate,
+    async (action) => {
+      pending = { action: action.action, operator: action.operator.trim(), reason: action.reason.trim() };
+      state.actions.push({ ...pending, at: now() });
+      return { accepted: true as const, action: action.action };
+    },
+    {
+      validator: (action) => {
+        const problem = invalidAction(state, action);
+        if (problem) throw new Error(problem);
+      },
+    },
+  );
+
   // Raw starts carry no search attributes; set the start-time ones from the arguments.
   mark(JobStatus.Running, [
     { key: SA.JobType, value: args.jobType },
@@ -86,13 +187,14 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   try {
     plan = await prepare(args);
   } catch (err) {
-    mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: describeFailure(err).errorClass }]);
+    mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: factsOf(err).errorClass }]);
     log.error('job rejected', { job_id: jobId, job_type: args.jobType, status: state.status, outcome: 'rejected' });
     throw err;
   }
   state.plan = plan;
   upsertSearchAttributes([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
   log.info('job started', { job_id: jobId, job_type: plan.jobType, status: state.status, definition_version: plan.definitionVersion });
+
   const stepArgs = (name: string): StepArgs => ({
     jobId,
     jobType: plan.jobType,
@@ -101,46 +203,107 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     input: plan.input,
     results: { ...state.results },
   });
+
+  const close = async (status: JobStatus, outcome: Record<string, unknown>): Promise<JobResult> => {
+    mark(status);
+    await finish({ jobId, status, outcome });
+    log.info('job closed', { job_id: jobId, job_type: plan.jobType, status, outcome: status.toLowerCase() });
+    return { jobId, status, results: state.results, ...outcome };
+  };
+
+  /** Parks the job until an operator acts or the parking timeout passes; returns the action to take. */
+  const park = async (failure: FailureContext): Promise<OperatorAction> => {
+    state.failure = failure;
+    pending = undefined;
+    mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
+    await record({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
+    log.warn('job dead-lettered', { job_id: jobId, job_type: plan.jobType, step: failure.step, status: state.status, error_class: failure.errorClass });
+    const acted = await condition(() => pending !== undefined, plan.deadLetter.timeoutMs);
+    const action: OperatorAction = acted
+      ? pending!
+      : { action: plan.deadLetter.onTimeout, operator: 'system:parking-timeout', reason: `parked longer than ${plan.deadLetter.timeoutMs} ms` };
+    if (!acted) state.actions.push({ ...action, at: now() });
+    await record({ jobId, kind: `operator.${action.action}`, data: { operator: action.operator, reason: action.reason, step: failure.step } });
+    log.info('operator action', { job_id: jobId, job_type: plan.jobType, step: failure.step, action: action.action, operator: action.operator });
+    return action;
+  };
+
+  const failureContext = (step: string, phase: FailureContext['phase'], facts: FailureFacts): FailureContext => {
+    const info = ERROR_CLASSES[facts.errorClass as ErrorClass] ?? ERROR_CLASSES.Internal;
+    return {
+      step,
+      phase,
+      ...(facts.attempt !== undefined && { attempt: facts.attempt }),
+      errorClass: facts.errorClass,
+      message: facts.message,
+      rootCause: {
+        ...(facts.dependency !== undefined && { dependency: facts.dependency }),
+        ...(facts.httpStatus !== undefined && { httpStatus: facts.httpStatus }),
+        ...(facts.circuit !== undefined && { circuit: facts.circuit }),
+      },
+      input: plan.sanitizedInput,
+      events: [...events],
+      hint: info.hint,
+      runbook: info.runbook,
+      at: now(),
+    };
+  };
+
+  /** Saga: compensate the completed steps newest-first. A compensation that fails for good parks the job. */
+  const unwind = async (completed: StepPlan[], error: FailureContext | undefined): Promise<JobResult> => {
+    const compensated: string[] = [];
+    mark(JobStatus.Compensating);
+    for (const step of [...completed].reverse()) {
+      const compensation = step.compensation;
+      if (!compensation) continue;
+      for (;;) {
+        enterStep(compensation.name);
+        try {
+          await activity(compensation.activityType, step, compensation.retry)(stepArgs(compensation.name));
+          compensated.push(compensation.name);
+          break;
+        } catch (err) {
+          const action = await park(failureContext(compensation.name, 'compensation', factsOf(err)));
+          if (action.action === 'abandon') return close(JobStatus.Abandoned, { compensated, error: summary(error) });
+          if (action.action === 'skip') break;
+          mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Compensating);
+        }
+      }
+      mark(JobStatus.Compensating);
+    }
+    return close(JobStatus.Compensated, { compensated, error: summary(error) });
+  };
+
+  const summary = (failure: FailureContext | undefined) =>
+    failure && { message: failure.message, errorClass: failure.errorClass, step: failure.step };
+
   const completed: StepPlan[] = [];
-  for (const step of plan.steps) {
-    state.step = step.name;
-    upsertSearchAttributes([{ key: SA.JobStep, value: step.name }]);
+  for (let i = 0; i < plan.steps.length; ) {
+    const step = plan.steps[i]!;
+    enterStep(step.name);
     try {
       state.results[step.name] = await activity(step.activityType, step, step.retry)(stepArgs(step.name));
       completed.push(step);
+      if (state.status !== JobStatus.Running) mark(JobStatus.Running);
+      i++;
+      continue;
     } catch (err) {
-      const failure = { ...describeFailure(err), step: step.name };
-      upsertSearchAttributes([{ key: SA.ErrorClass, value: failure.errorClass }]);
-      log.warn('step failed for good', { job_id: jobId, job_type: plan.jobType, step: step.name, error_class: failure.errorClass });
-      return await unwind(completed.reverse(), failure, err);
-    }
-  }
-  mark(JobStatus.Completed);
-  await finish({ jobId, status: state.status, outcome: { steps: Object.keys(state.results) } });
-  log.info('job completed', { job_id: jobId, job_type: plan.jobType, status: state.status, outcome: 'success' });
-  return { jobId, status: state.status, results: state.results };
-
-  /** Saga: compensate the completed steps newest-first, then end as Compensated (or Failed if none). */
-  async function unwind(toUndo: StepPlan[], failure: NonNullable<JobResult['error']>, cause: unknown): Promise<JobResult> {
-    const compensable = toUndo.filter((s) => s.compensation);
-    const compensated: string[] = [];
-    if (compensable.length > 0) {
-      mark(JobStatus.Compensating);
-      for (const step of compensable) {
-        const compensation = step.compensation!;
-        upsertSearchAttributes([{ key: SA.JobStep, value: compensation.name }]);
-        await activity(compensation.activityType, step, compensation.retry)(stepArgs(compensation.name));
-        compensated.push(compensation.name);
+      const facts = factsOf(err);
+      const failure = failureContext(step.name, 'step', facts);
+      state.failure = failure;
+      upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
+      log.warn('step failed for good', { job_id: jobId, job_type: plan.jobType, step: step.name, error_class: facts.errorClass });
+      // A permanent failure after reversible work: undo it. Anything else waits for an operator.
+      if (isPermanent(facts.errorClass) && completed.some((s) => s.compensation)) return unwind(completed, failure);
+      const action = await park(failure);
+      if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) });
+      if (action.action === 'compensate') return unwind(completed, failure);
+      if (action.action === 'skip') {
+        state.results[step.name] = { skipped: true, by: action.operator };
+        i++;
       }
-      mark(JobStatus.Compensated);
-      await finish({ jobId, status: state.status, outcome: { error: failure, compensated } });
-      log.info('job compensated', { job_id: jobId, job_type: plan.jobType, status: state.status, outcome: 'compensated' });
-      return { jobId, status: state.status, results: state.results, compensated, error: failure };
+      mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Running);
     }
-    mark(JobStatus.Failed);
-    await finish({ jobId, status: state.status, outcome: { error: failure } });
-    log.error('job failed', { job_id: jobId, job_type: plan.jobType, status: state.status, outcome: 'failure' });
-    if (cause instanceof TemporalFailure) throw cause;
-    throw ApplicationFailure.create({ message: failure.message, type: failure.errorClass, nonRetryable: true });
   }
+  return close(JobStatus.Completed, {});
 }

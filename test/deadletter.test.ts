@@ -1,0 +1,125 @@
+/**
+ * The dead letter on the real dev server: jobs that cannot proceed park in `DeadLettered`, are found by
+ * visibility queries and `dlq list`, and each operator action leads to its terminal status with the
+ * operator's identity and reason in history and in the ledger trail. Invalid actions are rejected.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { OperatorActionRejectedError } from '../client/jobs';
+import type { JobDefinition } from '../jobs/define';
+import { AttemptLog, sagaJob } from './fixtures/jobs';
+import { createHarness, type Harness } from './helpers/harness';
+import { cli } from './helpers/run';
+import { startDevServer, unique } from './helpers/servers';
+import { waitForCount } from './helpers/visibility';
+
+let env: TestWorkflowEnvironment;
+let h: Harness;
+let running: Promise<void>;
+const attempts = new AttemptLog();
+const SECRET = 'pii-secret-4111111111111111';
+
+before(async () => {
+  env = await startDevServer();
+  h = await createHarness(env, [sagaJob(attempts) as JobDefinition]);
+  running = h.worker.run();
+});
+after(async () => {
+  h?.worker.shutdown();
+  await running;
+  await h?.ledger.close();
+  await env?.teardown();
+});
+
+async function parked(failures = 1, undoFailures = 0): Promise<string> {
+  const { jobId } = await h.jobs.submit('test.saga', { id: unique('dl'), failures, undoFailures, secret: SECRET });
+  assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1), 1, 'job parked');
+  return jobId;
+}
+
+/** The operator actions accepted by the job's Updates, decoded from its history. */
+async function updatesInHistory(jobId: string): Promise<unknown[]> {
+  const history = await env.client.workflow.getHandle(jobId).fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.args?.payloads?.[0])
+    .filter((p) => p !== undefined && p !== null)
+    .map((p) => defaultPayloadConverter.fromPayload(p as Payload));
+}
+
+for (const [action, expected, compensated] of [
+  ['retry', 'Completed', undefined],
+  ['skip', 'Completed', undefined],
+  ['compensate', 'Compensated', ['unbook']],
+  ['abandon', 'Abandoned', undefined],
+] as const) {
+  test(`operator ${action} on a dead-lettered job ends ${expected}, with identity and reason on record`, async () => {
+    const jobId = await parked();
+    const reason = `reason for ${action}`;
+    await h.jobs.act(jobId, { action, operator: 'alice@ops', reason });
+    const result = await env.client.workflow.getHandle(jobId).result();
+    assert.equal(result.status, expected);
+    assert.deepEqual(result.compensated, compensated);
+    if (action === 'skip') assert.deepEqual(result.results.confirm, { skipped: true, by: 'alice@ops' });
+    assert.deepEqual(await updatesInHistory(jobId), [{ action, operator: 'alice@ops', reason }]);
+    const trail = await h.ledger.events({ jobId });
+    const recorded = trail.find((e) => e.kind === `operator.${action}`);
+    assert.deepEqual(recorded?.data, { operator: 'alice@ops', reason, step: 'confirm' });
+    assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="${expected}"`, 1), 1);
+  });
+}
+
+test('a compensation that fails for good parks the job again; the validator refuses compensate there, retry finishes it', async () => {
+  const jobId = await parked(1, 1);
+  await h.jobs.act(jobId, { action: 'compensate', operator: 'bob', reason: 'undo the booking' });
+  assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered" AND JobStep="unbook"`, 1), 1);
+  assert.equal((await h.jobs.diagnose(jobId))?.phase, 'compensation');
+  await assert.rejects(h.jobs.act(jobId, { action: 'compensate', operator: 'bob', reason: 'again' }), /already compensating/);
+  await h.jobs.act(jobId, { action: 'retry', operator: 'bob', reason: 'undo service is back' });
+  const result = await env.client.workflow.getHandle(jobId).result();
+  assert.equal(result.status, 'Compensated');
+});
+
+test('dlq list and JobStatus="DeadLettered" return exactly the parked jobs', async () => {
+  const jobId = await parked();
+  const listed = await h.jobs.deadLettered('test.saga');
+  assert.ok(listed.some((j) => j.jobId === jobId && j.step === 'confirm' && j.errorClass === 'Internal'));
+  const ids: string[] = [];
+  for await (const e of env.client.workflow.list({ query: 'JobStatus="DeadLettered"' })) ids.push(e.workflowId);
+  for (const id of ids) assert.equal((await h.jobs.status(id)).status, 'DeadLettered');
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'carol', reason: 'cleanup' });
+});
+
+test('invalid actions are rejected: missing reason, unknown action, a job that is not parked, a closed job', async () => {
+  await assert.rejects(h.jobs.act('test.saga:any', { action: 'retry', operator: 'alice', reason: '' }), OperatorActionRejectedError);
+  await assert.rejects(h.jobs.act('test.saga:any', { action: 'reboot' as 'retry', operator: 'alice', reason: 'why not' }), OperatorActionRejectedError);
+  const jobId = await parked();
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'alice', reason: 'first action wins' });
+  await env.client.workflow.getHandle(jobId).result();
+  await assert.rejects(h.jobs.act(jobId, { action: 'retry', operator: 'alice', reason: 'too late' }), /closed/);
+  const { jobId: done } = await h.jobs.submit('test.saga', { id: unique('ok'), failures: 0, secret: SECRET });
+  await env.client.workflow.getHandle(done).result();
+  await assert.rejects(h.jobs.act(done, { action: 'retry', operator: 'alice', reason: 'nothing to retry' }), OperatorActionRejectedError);
+});
+
+test('diagnose (CLI) shows the failure context with no PII value from the input', async () => {
+  const jobId = await parked();
+  const r = await cli(['diagnose', jobId, '--json'], {
+    TEMPORAL_ADDRESS: env.address,
+    JOBLEDGER_LEDGER_PATH: join(h.dir, 'cli-ledger.db'),
+    LOG_LEVEL: 'warn',
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stdout.includes(SECRET), 'no PII in diagnose output');
+  const { failure } = JSON.parse(r.stdout);
+  assert.equal(failure.step, 'confirm');
+  assert.equal(failure.errorClass, 'Internal');
+  assert.equal(failure.attempt, 1);
+  assert.equal(failure.input.secret, '***');
+  assert.match(failure.runbook, /^RUNBOOK\.md#internal$/);
+  assert.ok(failure.hint.length > 10);
+  assert.ok(failure.events.some((e: { status: string }) => e.status === 'Running'));
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'erin', reason: 'diagnosed' });
+});
