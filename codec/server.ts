@@ -1,0 +1,282 @@
+/**
+ * The codec server: the HTTP endpoints the Temporal Web UI and CLI call to show encrypted payloads
+ * (`POST /decode`) and to encrypt payloads they send (`POST /encode`), in Temporal's remote codec JSON
+ * format. Callers present `Authorization: Bearer <token>`, and the token's role decides what a decode
+ * shows. An `auditor` sees payloads in full. A `viewer` sees JSON payloads with the PII paths masked;
+ * any other encrypted payload stays encrypted. It listens on 127.0.0.1 only and never logs tokens or
+ * payload contents.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Payload } from '@temporalio/common';
+import { z } from 'zod';
+import type { Logger } from '../core/logging';
+import { EncryptionCodec, decryptPayload, encodingOf } from './codec';
+import { CodecConfigError, type Keyring } from './keys';
+import { maskPii, type JsonPath } from './masking';
+
+export type CodecRole = 'viewer' | 'auditor';
+
+/** The Web UI of `temporal-dev.sh` (port 8233), under both names of the loopback host. */
+export const DEFAULT_CORS_ORIGINS = ['http://127.0.0.1:8233', 'http://localhost:8233'];
+
+const ALLOWED_HEADERS = 'Authorization, Content-Type, X-Namespace';
+const ALLOWED_METHODS = 'POST, OPTIONS';
+
+export interface CodecServerOptions {
+  /** Keys to encrypt with (the current one) and decrypt with (the one each payload names). Required. */
+  keyring: Keyring;
+  /** Bearer tokens and their roles, `{ "<token>": "viewer" | "auditor" }`. Required, at least one; tokens have 16+ characters. */
+  tokens: Record<string, CodecRole>;
+  /** JSON paths masked in `json/plain` payloads decoded for viewers (see `piiPathsOf`). Default: none, so viewers see JSON in full. */
+  piiPaths?: readonly JsonPath[];
+  /** Origins whose browsers may call the server (CORS). Default: the Web UI, `http://127.0.0.1:8233` and `http://localhost:8233`. */
+  corsOrigins?: string[];
+  /** Port on 127.0.0.1. Default 0: a free port, reported in `url` and `port`. */
+  port?: number;
+  /** Largest request body accepted, in bytes; larger ones get 413. Default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Where one line per request goes (route, role, status, payload count; never tokens or contents). Default: no logging. */
+  logger?: Logger;
+}
+
+export interface CodecServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`; the endpoints are `<url>/encode` and `<url>/decode`. */
+  url: string;
+  port: number;
+  /** Stops listening and closes open connections. */
+  stop(): Promise<void>;
+}
+
+const Role = z.enum(['viewer', 'auditor']);
+/** Token entries as `[token, role]` pairs, so validation issues carry an index and never the token itself. */
+const TokenEntries = z
+  .array(z.tuple([z.string().min(16, 'tokens must have at least 16 characters'), Role]))
+  .min(1, 'at least one token is required');
+
+/**
+ * Validates a token map (`{ token: role }`, or its JSON text). Throws `CodecConfigError`; issue paths
+ * name tokens by position, never by value.
+ */
+export function parseCodecTokens(config: string | unknown, source = 'JOBLEDGER_CODEC_TOKENS'): Record<string, CodecRole> {
+  let value = config;
+  if (typeof config === 'string') {
+    try {
+      value = JSON.parse(config);
+    } catch {
+      throw new CodecConfigError(`${source} is not valid JSON`, [
+        { code: 'custom', path: [], message: 'expected a JSON object { "<token>": "viewer" | "auditor" }', input: undefined },
+      ]);
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CodecConfigError(`${source} is not valid`, [
+      { code: 'custom', path: [], message: 'expected an object { "<token>": "viewer" | "auditor" }', input: undefined },
+    ]);
+  }
+  const parsed = TokenEntries.safeParse(Object.entries(value));
+  if (!parsed.success) throw new CodecConfigError(`${source} is not valid`, parsed.error.issues);
+  return Object.fromEntries(parsed.data);
+}
+
+/** The request body, and the response body: payloads with base64 metadata values and data. */
+const CodecBody = z.object({
+  payloads: z.array(
+    z.object({
+      metadata: z.record(z.string(), z.base64()).optional(),
+      data: z.base64().optional(),
+    }),
+  ),
+});
+type JsonPayload = NonNullable<z.infer<typeof CodecBody>['payloads'][number]>;
+
+function fromJson(payload: JsonPayload): Payload {
+  const metadata: Record<string, Uint8Array> = {};
+  for (const [key, value] of Object.entries(payload.metadata ?? {})) metadata[key] = Buffer.from(value, 'base64');
+  return { metadata, data: Buffer.from(payload.data ?? '', 'base64') };
+}
+
+function toJson(payload: Payload): JsonPayload {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload.metadata ?? {})) metadata[key] = Buffer.from(value).toString('base64');
+  return { metadata, data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64') };
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Compares the presented token with every configured one in constant time (SHA-256 digests, no early exit). */
+function roleOf(header: string | undefined, tokens: ReadonlyArray<{ digest: Buffer; role: CodecRole }>): CodecRole | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const presented = digest(match[1]!);
+  let role: CodecRole | undefined;
+  for (const entry of tokens) {
+    if (timingSafeEqual(presented, entry.digest)) role = entry.role;
+  }
+  return role;
+}
+
+/** `encode` or `decode` for `/encode`, `/decode` and `/<namespace>/encode|decode` (the CLI's templated endpoint). */
+function routeOf(pathname: string): 'encode' | 'decode' | undefined {
+  const match = /^(?:\/[^/]+)?\/(encode|decode)\/?$/.exec(pathname);
+  return match ? (match[1] as 'encode' | 'decode') : undefined;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function parseBody(raw: Buffer): Payload[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'bad_request', 'body is not valid JSON');
+  }
+  const parsed = CodecBody.safeParse(json);
+  if (!parsed.success) {
+    const where = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
+    throw new HttpError(400, 'bad_request', `body must be { "payloads": [{ "metadata": { key: base64 }, "data": base64 }] } (${where})`);
+  }
+  return parsed.data.payloads.map(fromJson);
+}
+
+/** Starts the codec server on 127.0.0.1. See `CodecServerOptions` for the defaults. */
+export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
+  const codec = new EncryptionCodec(options.keyring);
+  const tokens = Object.entries(parseCodecTokens(options.tokens, 'tokens')).map(([token, role]) => ({ digest: digest(token), role }));
+  const piiPaths = options.piiPaths ?? [];
+  const corsOrigins = new Set(options.corsOrigins ?? DEFAULT_CORS_ORIGINS);
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  const log = options.logger;
+
+  /** Decrypts one payload; one that cannot be decrypted is returned still encrypted, and the reason logged. */
+  function decryptOrKeep(payload: Payload): Payload {
+    try {
+      return decryptPayload(payload, options.keyring);
+    } catch (err) {
+      log?.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'payload left encrypted');
+      return payload;
+    }
+  }
+
+  /** What a viewer sees: JSON with the PII paths masked; anything else that was encrypted stays encrypted. */
+  function forViewer(original: Payload): Payload {
+    const decoded = decryptOrKeep(original);
+    if (encodingOf(decoded) !== 'json/plain') return original;
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.from(decoded.data ?? new Uint8Array()).toString('utf8'));
+    } catch {
+      return original;
+    }
+    return { metadata: decoded.metadata, data: Buffer.from(JSON.stringify(maskPii(value, piiPaths)), 'utf8') };
+  }
+
+  async function respond(route: 'encode' | 'decode', role: CodecRole, payloads: Payload[]): Promise<Payload[]> {
+    if (route === 'encode') return codec.encode(payloads);
+    return role === 'auditor' ? payloads.map(decryptOrKeep) : payloads.map(forViewer);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<{ status: number; route?: string; role?: CodecRole; count?: number }> {
+    const origin = req.headers.origin;
+    const headers: Record<string, string> = { Vary: 'Origin', 'Cache-Control': 'no-store' };
+    if (origin && corsOrigins.has(origin)) {
+      headers['Access-Control-Allow-Origin'] = origin;
+      headers['Access-Control-Allow-Credentials'] = 'true';
+    }
+    const send = (status: number, body?: unknown): void => {
+      if (body === undefined) {
+        res.writeHead(status, headers).end();
+      } else {
+        res.writeHead(status, { ...headers, 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      }
+    };
+
+    if (req.method === 'OPTIONS') {
+      if (headers['Access-Control-Allow-Origin']) {
+        headers['Access-Control-Allow-Methods'] = ALLOWED_METHODS;
+        headers['Access-Control-Allow-Headers'] = ALLOWED_HEADERS;
+        headers['Access-Control-Max-Age'] = '600';
+      }
+      send(204);
+      return { status: 204 };
+    }
+
+    try {
+      const route = routeOf(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+      if (!route) throw new HttpError(404, 'not_found', 'the endpoints are POST /encode and POST /decode');
+      if (req.method !== 'POST') {
+        headers.Allow = ALLOWED_METHODS;
+        throw new HttpError(405, 'method_not_allowed', `${route} takes POST`);
+      }
+      const role = roleOf(req.headers.authorization, tokens);
+      if (!role) {
+        headers['WWW-Authenticate'] = 'Bearer';
+        throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required');
+      }
+      const payloads = parseBody(await readBody(req, maxBodyBytes));
+      const result = await respond(route, role, payloads);
+      send(200, { payloads: result.map(toJson) });
+      return { status: 200, route, role, count: payloads.length };
+    } catch (err) {
+      if (err instanceof HttpError) {
+        send(err.status, { error: err.code, message: err.message });
+        return { status: err.status };
+      }
+      log?.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'codec request failed');
+      send(500, { error: 'internal', message: 'the codec server could not process the request' });
+      return { status: 500 };
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const started = Date.now();
+    handle(req, res).then(
+      (outcome) => log?.info({ method: req.method, ...outcome, ms: Date.now() - started }, 'codec request'),
+      (err: unknown) => {
+        log?.error({ err: { name: (err as Error).name } }, 'codec request crashed');
+        if (!res.headersSent) res.writeHead(500).end();
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * Tests of the codec server over real HTTP on 127.0.0.1: bearer tokens, the viewer and auditor
+ * views of decoded payloads, encode/decode round trips in the remote codec JSON format, CORS for the
+ * Web UI, bad requests, and the runnable entry `codec/main.ts` started as its own process.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { z } from 'zod';
+import { EncryptionCodec, isEncrypted } from '../codec/codec';
+import { CodecConfigError, generateKey, parseKeyring } from '../codec/keys';
+import { codecServerOptionsFromEnv, jobPayloadPiiPaths } from '../codec/main';
+import { piiPathsOf } from '../codec/masking';
+import { startCodecServer, type CodecServer, type CodecServerOptions } from '../codec/server';
+import { DEFAULT_JOBS } from '../jobs';
+
+const REPO_ROOT = resolve(__dirname, '..');
+const VIEWER = 'viewer-token-0123456789abcdef';
+const AUDITOR = 'auditor-token-0123456789abcdef';
+const KEYS = { current: 'k1', keys: { k1: generateKey() } };
+const keyring = parseKeyring(KEYS);
+const codec = new EncryptionCodec(keyring);
+
+const Schema = z.object({
+  orderId: z.string(),
+  customer: z.object({ id: z.string(), email: z.email().meta({ pii: true }) }),
+  items: z.array(z.object({ sku: z.string() })),
+});
+const ORDER = { orderId: 'o-1', customer: { id: 'c-7', email: 'ann.lee@example.com' }, items: [{ sku: 'sku-1' }] };
+
+interface JsonPayload {
+  metadata: Record<string, string>;
+  data: string;
+}
+
+function toJson(payload: Payload): JsonPayload {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload.metadata ?? {})) metadata[key] = Buffer.from(value).toString('base64');
+  return { metadata, data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64') };
+}
+
+function fromJson(payload: JsonPayload): Payload {
+  const metadata: Record<string, Uint8Array> = {};
+  for (const [key, value] of Object.entries(payload.metadata)) metadata[key] = Buffer.from(value, 'base64');
+  return { metadata, data: Buffer.from(payload.data, 'base64') };
+}
+
+async function start(t: TestContext, options: Partial<CodecServerOptions> = {}): Promise<CodecServer> {
+  const server = await startCodecServer({
+    keyring,
+    tokens: { [VIEWER]: 'viewer', [AUDITOR]: 'auditor' },
+    piiPaths: piiPathsOf(Schema),
+    ...options,
+  });
+  t.after(() => server.stop());
+  return server;
+}
+
+async function post(server: CodecServer, path: string, body: unknown, token?: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** Encrypts values the way a worker would and sends them to /decode with the token. */
+async function decodeVia(server: CodecServer, token: string, payloads: Payload[]): Promise<Payload[]> {
+  const encoded = await codec.encode(payloads);
+  const res = await post(server, '/decode', { payloads: encoded.map(toJson) }, token);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+  const body = (await res.json()) as { payloads: JsonPayload[] };
+  return body.payloads.map(fromJson);
+}
+
+test('codec server: a request without a token gets 401 with a JSON error', async (t) => {
+  const server = await start(t);
+  const encoded = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  for (const path of ['/decode', '/encode']) {
+    const res = await post(server, path, { payloads: encoded.map(toJson) });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    const body = (await res.json()) as { error: string };
+    assert.equal(body.error, 'unauthorized');
+    assert.ok(!JSON.stringify(body).includes('ann.lee'));
+  }
+});
+
+test('codec server: an unknown or malformed token gets 401', async (t) => {
+  const server = await start(t);
+  const body = { payloads: [toJson(defaultPayloadConverter.toPayload(ORDER))] };
+  for (const authorization of [`Bearer ${VIEWER}x`, `Bearer ${VIEWER.slice(0, -1)}`, 'Bearer ', `Basic ${AUDITOR}`, AUDITOR]) {
+    const res = await post(server, '/decode', body, undefined, { Authorization: authorization });
+    assert.equal(res.status, 401, authorization);
+    assert.equal(((await res.json()) as { error: string }).error, 'unauthorized');
+  }
+});
+
+test('codec server: a viewer gets the PII field as "***" and the other fields intact', async (t) => {
+  const server = await start(t);
+  const [decoded] = await decodeVia(server, VIEWER, [defaultPayloadConverter.toPayload(ORDER)]);
+  assert.equal(Buffer.from(decoded!.metadata!.encoding!).toString(), 'json/plain');
+  assert.deepEqual(defaultPayloadConverter.fromPayload(decoded!), {
+    orderId: 'o-1',
+    customer: { id: 'c-7', email: '***' },
+    items: [{ sku: 'sku-1' }],
+  });
+});
+
+test('codec server: a viewer gets non-JSON payloads still encrypted', async (t) => {
+  const server = await start(t);
+  const binary = defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3]));
+  const encoded = await codec.encode([binary]);
+  const res = await post(server, '/decode', { payloads: encoded.map(toJson) }, VIEWER);
+  const body = (await res.json()) as { payloads: JsonPayload[] };
+  assert.deepEqual(body.payloads[0], toJson(encoded[0]!));
+  assert.ok(isEncrypted(fromJson(body.payloads[0]!)));
+});
+
+test('codec server: an auditor gets the full value, and binary payloads decrypted', async (t) => {
+  const server = await start(t);
+  const decoded = await decodeVia(server, AUDITOR, [
+    defaultPayloadConverter.toPayload(ORDER),
+    defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3])),
+  ]);
+  assert.deepEqual(defaultPayloadConverter.fromPayload(decoded[0]!), ORDER);
+  assert.deepEqual(defaultPayloadConverter.fromPayload(decoded[1]!), new Uint8Array([1, 2, 3]));
+});
+
+test('codec server: encode then decode over HTTP round trips, and the encoded form is ciphertext', async (t) => {
+  const server = await start(t);
+  const original = [defaultPayloadConverter.toPayload(ORDER), defaultPayloadConverter.toPayload('hello')];
+  for (const prefix of ['', '/default']) {
+    const encodedRes = await post(server, `${prefix}/encode`, { payloads: original.map(toJson) }, VIEWER, { 'X-Namespace': 'default' });
+    assert.equal(encodedRes.status, 200);
+    const encoded = ((await encodedRes.json()) as { payloads: JsonPayload[] }).payloads;
+    assert.equal(encoded.length, 2);
+    for (const payload of encoded) {
+      assert.ok(isEncrypted(fromJson(payload)));
+      assert.ok(!Buffer.from(payload.data, 'base64').toString('latin1').includes('ann.lee'));
+    }
+    // The server's ciphertext is what a worker with the same keys decrypts.
+    assert.deepEqual(defaultPayloadConverter.fromPayload((await codec.decode([fromJson(encoded[0]!)]))[0]!), ORDER);
+
+    const decodedRes = await post(server, `${prefix}/decode`, { payloads: encoded }, AUDITOR);
+    const decoded = ((await decodedRes.json()) as { payloads: JsonPayload[] }).payloads;
+    assert.deepEqual(decoded, original.map(toJson));
+  }
+});
+
+test('codec server: CORS preflight from the Web UI origin gets the allow headers; an unknown origin gets none', async (t) => {
+  const server = await start(t);
+  for (const origin of ['http://127.0.0.1:8233', 'http://localhost:8233']) {
+    const res = await fetch(`${server.url}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: origin,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type, x-namespace',
+      },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('access-control-allow-origin'), origin);
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(res.headers.get('access-control-allow-headers'), 'Authorization, Content-Type, X-Namespace');
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
+  }
+  // The actual request from the Web UI carries the allow-origin header too.
+  const [encoded] = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  const actual = await post(server, '/decode', { payloads: [toJson(encoded!)] }, AUDITOR, { Origin: 'http://localhost:8233' });
+  assert.equal(actual.headers.get('access-control-allow-origin'), 'http://localhost:8233');
+
+  const evil = await fetch(`${server.url}/decode`, {
+    method: 'OPTIONS',
+    headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' },
+  });
+  assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  assert.equal(evil.headers.get('access-control-allow-credentials'), null);
+  const evilPost = await post(server, '/decode', { payloads: [] }, AUDITOR, { Origin: 'http://evil.example' });
+  assert.equal(evilPost.headers.get('access-control-allow-origin'), null);
+
+  // Configured origins replace the defaults.
+  const custom = await start(t, { corsOrigins: ['http://127.0.0.1:9999'] });
+  const ui = await fetch(`${custom.url}/decode`, { method: 'OPTIONS', headers: { Origin: 'http://127.0.0.1:8233' } });
+  assert.equal(ui.headers.get('access-control-allow-origin'), null);
+  const mine = await fetch(`${custom.url}/decode`, { method: 'OPTIONS', headers: { Origin: 'http://127.0.0.1:9999' } });
+  assert.equal(mine.headers.get('access-control-allow-origin'), 'http://127.0.0.1:9999');
+});
+
+test('codec server: bad JSON or a body of the wrong shape gets 400; unknown paths 404; GET 405', async (t) => {
+  const server = await start(t);
+  for (const body of ['{"payloads": [', 'not json', '{"payloads": "x"}', '{"payloads": [{"data": "***"}]}', '[]']) {
+    const res = await post(server, '/decode', body, AUDITOR);
+    assert.equal(res.status, 400, body);
+    assert.equal(((await res.json()) as { error: string }).error, 'bad_request');
+  }
+  assert.equal((await post(server, '/nope', { payloads: [] }, AUDITOR)).status, 404);
+  assert.equal((await fetch(`${server.url}/decode`, { headers: { Authorization: `Bearer ${AUDITOR}` } })).status, 405);
+  const tooBig = await startCodecServer({ keyring, tokens: { [AUDITOR]: 'auditor' }, maxBodyBytes: 64 });
+  t.after(() => tooBig.stop());
+  assert.equal((await post(tooBig, '/decode', { payloads: [toJson(defaultPayloadConverter.toPayload(ORDER))] }, AUDITOR)).status, 413);
+});
+
+test('codec server: a payload it cannot decrypt (unknown key id, altered data) comes back unchanged, the others decoded', async (t) => {
+  const server = await start(t);
+  const [foreign] = await new EncryptionCodec(parseKeyring({ current: 'k9', keys: { k9: generateKey() } })).encode([defaultPayloadConverter.toPayload('x')]);
+  const [altered] = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  const data = Buffer.from(altered!.data!);
+  data[20]! ^= 0xff;
+  const [good] = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  const sent = [toJson(foreign!), toJson({ ...altered!, data }), toJson(good!)];
+  for (const token of [AUDITOR, VIEWER]) {
+    const res = await post(server, '/decode', { payloads: sent }, token);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { payloads: JsonPayload[] };
+    assert.deepEqual(body.payloads.slice(0, 2), sent.slice(0, 2), token);
+    assert.equal((defaultPayloadConverter.fromPayload(fromJson(body.payloads[2]!)) as typeof ORDER).orderId, 'o-1');
+  }
+});
+
+test('codec server: binds 127.0.0.1 on a free port by default, rejects weak token configuration', async (t) => {
+  const server = await start(t);
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.ok(server.port > 0);
+  await assert.rejects(startCodecServer({ keyring, tokens: {} }), CodecConfigError);
+  await assert.rejects(startCodecServer({ keyring, tokens: { short: 'auditor' } }), (err: unknown) => {
+    assert.ok(err instanceof CodecConfigError);
+    assert.ok(!err.message.includes('short'), 'the error does not repeat the token');
+    return true;
+  });
+  await assert.rejects(startCodecServer({ keyring, tokens: { [AUDITOR]: 'admin' as 'auditor' } }), CodecConfigError);
+});
+
+test('codec server: the request log holds neither tokens nor payload contents', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const server = await start(t, { logger: pino({ level: 'trace' }, sink) });
+  await decodeVia(server, AUDITOR, [defaultPayloadConverter.toPayload(ORDER)]);
+  await decodeVia(server, VIEWER, [defaultPayloadConverter.toPayload(ORDER)]);
+  await post(server, '/decode', { payloads: [] }, 'wrong-token-0123456789abcdef');
+  const log = lines.join('');
+  assert.match(log, /codec request/);
+  for (const secret of [VIEWER, AUDITOR, 'wrong-token', 'ann.lee', 'sku-1', KEYS.keys.k1]) assert.ok(!log.includes(secret), secret);
+});
+
+test('codec main: viewers are masked on the shipped jobs\' PII under "input" by default', () => {
+  assert.deepEqual(jobPayloadPiiPaths(DEFAULT_JOBS), [['input', 'customer', 'email']]);
+  const options = codecServerOptionsFromEnv({
+    JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
+    JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer' }),
+    TEMPORAL_UI_URL: 'http://127.0.0.1:18233/namespaces',
+  });
+  assert.deepEqual(options.piiPaths, [['input', 'customer', 'email']]);
+  assert.deepEqual(options.corsOrigins, ['http://127.0.0.1:18233', 'http://127.0.0.1:8233', 'http://localhost:8233']);
+  assert.throws(() => codecServerOptionsFromEnv({ JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS) }), CodecConfigError);
+  assert.throws(
+    () => codecServerOptionsFromEnv({ JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS), JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer' }), JOBLEDGER_CODEC_PII_PATHS: '["x"]' }),
+    CodecConfigError,
+  );
+});
+
+test('codec main: prints its URL as one JSON line, serves decodes, and stops on SIGTERM', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'codec/main.ts', '--port', '0'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
+      JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer', [AUDITOR]: 'auditor' }),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+  const lines = createInterface({ input: child.stdout });
+  const [first] = (await once(lines, 'line')) as [string];
+  const { url, port } = JSON.parse(first) as { url: string; port: number };
+  assert.equal(url, `http://127.0.0.1:${port}`);
+
+  const server = { url, port, stop: async () => {} };
+  const job = { jobType: 'order.fulfill', input: ORDER, submittedBy: 'test' };
+  const [viewed] = await decodeVia(server, VIEWER, [defaultPayloadConverter.toPayload(job)]);
+  assert.deepEqual(defaultPayloadConverter.fromPayload(viewed!), { ...job, input: { ...ORDER, customer: { id: 'c-7', email: '***' } } });
+
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0, stderr);
+});
+
+test('codec main: missing configuration exits with code 2 and a CodecConfigError message', async () => {
+  const env = { ...process.env };
+  delete env.JOBLEDGER_CODEC_KEYS;
+  delete env.JOBLEDGER_CODEC_TOKENS;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'codec/main.ts'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 2);
+  assert.match(stderr, /CodecConfigError: .*JOBLEDGER_CODEC_KEYS/);
+});
