@@ -6,12 +6,16 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { ZodError } from 'zod';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
+import type { StepRetryPlan } from '../common/types';
 import { JobValidationError } from '../jobs/submission';
 import { StepInProgressError, StepInputConflictError } from '../ledger';
 import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
+import { CircuitOpenError, jitteredDelayMs, retryAfterDelayMs } from '../resilience';
 
 export interface FailureDetails {
   errorClass: ErrorClass;
+  /** The dependency's circuit state when the step failed. */
+  circuit?: string;
   /** The attempt that failed. */
   attempt?: number;
   dependency?: string;
@@ -45,6 +49,7 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   if (err instanceof ProviderUnavailableError) {
     return { errorClass: err.timedOut ? ErrorClass.Timeout : ErrorClass.DependencyUnavailable, dependency: err.provider };
   }
+  if (err instanceof CircuitOpenError) return { errorClass: ErrorClass.CircuitOpen, dependency: err.dependency, retryAfterMs: err.retryInMs };
   if (err instanceof ZodError || err instanceof JobValidationError) return { errorClass: ErrorClass.Validation };
   if (err instanceof StepInProgressError) return { errorClass: ErrorClass.StepInProgress };
   if (err instanceof StepInputConflictError) return { errorClass: ErrorClass.IdempotencyConflict };
@@ -52,14 +57,31 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   return { errorClass: ErrorClass.Internal };
 }
 
+/** Where a failure happened, to fill in its details and pick its retry delay. */
+export interface FailureScope {
+  attempt?: number;
+  /** State of the dependency's circuit breaker after the failure. */
+  circuit?: string;
+  /** The step's retry policy: with it, transient failures get a jittered `nextRetryDelay`. */
+  retry?: StepRetryPlan;
+}
+
 /** The `ApplicationFailure` a step throws for `err`. */
-export function toApplicationFailure(err: unknown, attempt?: number): ApplicationFailure {
+export function toApplicationFailure(err: unknown, scope: FailureScope = {}): ApplicationFailure {
   const { errorClass, dependency, httpStatus, retryAfterMs } = classify(err);
   const info = ERROR_CLASSES[errorClass];
+  const { attempt, retry } = scope;
+  // Temporal's backoff has no jitter: transient failures carry their own jittered delay instead.
+  const jittered =
+    info.kind !== 'permanent' && retry && attempt !== undefined
+      ? jitteredDelayMs({ attempt, initialIntervalMs: retry.initialIntervalMs, backoffCoefficient: retry.backoffCoefficient, maximumIntervalMs: retry.maximumIntervalMs })
+      : undefined;
+  const nextRetryDelay = jittered === undefined ? retryAfterMs : retryAfterDelayMs(retryAfterMs, jittered);
   const details: FailureDetails = {
     errorClass,
     ...(attempt !== undefined && { attempt }),
     ...(dependency !== undefined && { dependency }),
+    ...(scope.circuit !== undefined && { circuit: scope.circuit }),
     ...(httpStatus !== undefined && { httpStatus }),
     hint: info.hint,
     runbook: info.runbook,
@@ -71,7 +93,7 @@ export function toApplicationFailure(err: unknown, attempt?: number): Applicatio
     // Permanent classes never retry; an ApplicationFailure thrown as non-retryable keeps that choice.
     nonRetryable: info.kind === 'permanent' || (err instanceof ApplicationFailure && err.nonRetryable === true),
     details: [details],
-    ...(retryAfterMs !== undefined && { nextRetryDelay: retryAfterMs }),
+    ...(nextRetryDelay !== undefined && { nextRetryDelay }),
     ...(err instanceof Error && { cause: err }),
   });
 }

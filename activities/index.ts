@@ -7,16 +7,17 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
-import { ErrorClass } from '../common/errors';
-import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs } from '../common/types';
+import { ERROR_CLASSES, ErrorClass } from '../common/errors';
+import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
-import { activityTypeFor, deadLetterPlan, dedupeWindowMs, planFor, type StepDefinition } from '../jobs/define';
+import { activityTypeFor, COMPENSATION_RETRY, deadLetterPlan, dedupeWindowMs, planFor, retryPlan, type StepDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
 import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
-import { toApplicationFailure } from './failures';
+import type { CircuitBreaker } from '../resilience';
+import { classify, toApplicationFailure } from './failures';
 
 export interface ActivityDeps {
   registry: JobRegistry;
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   workerIdentity?: string;
   /** Base URLs of downstream services, handed to steps as `ctx.services`. Default none. */
   services?: Readonly<Record<string, string>>;
+  /** Circuit breakers for the steps' declared dependencies. Default none (no breaker). */
+  breaker?: CircuitBreaker;
 }
 
 export type ActivityFn = (args: never) => Promise<unknown>;
@@ -93,6 +96,15 @@ interface GuardedWork {
   name: string;
   run: StepDefinition<unknown>['run'];
   commit?: StepDefinition<unknown>['commit'];
+  dependency?: string;
+  /** Its retry policy, for the jittered delay of the next attempt. */
+  retry: StepRetryPlan;
+}
+
+/** Transient failures of a dependency count against its breaker; permanent answers and our own errors do not. */
+function countsAgainstDependency(err: unknown): boolean {
+  const { errorClass } = classify(err);
+  return ERROR_CLASSES[errorClass].kind === 'transient' && errorClass !== ErrorClass.StepInProgress && errorClass !== ErrorClass.CircuitOpen;
 }
 
 /**
@@ -118,7 +130,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     });
   } catch (err) {
     if (err instanceof StepInProgressError) log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
-    throw toApplicationFailure(err, info.attempt);
+    throw toApplicationFailure(err, { attempt: info.attempt, retry: work.retry });
   }
   if (claim.kind === 'completed') {
     log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
@@ -138,13 +150,18 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     signal: context.cancellationSignal,
     services: deps.services ?? {},
   };
+  const { breaker } = deps;
+  const dependency = work.dependency;
   let result: unknown;
   try {
-    result = (await work.run(ctx)) ?? null;
+    result =
+      (await (breaker && dependency ? breaker.run(dependency, () => work.run(ctx), { isFailure: countsAgainstDependency }) : work.run(ctx))) ??
+      null;
     const { commit } = work;
     await deps.ledger.completeStep({ key, owner, result, ...(commit && { effect: (sql) => commit(sql, result, ctx) }) });
   } catch (err) {
-    const failure = toApplicationFailure(err, info.attempt);
+    const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
+    const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }) });
     await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
     log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
     throw failure;
@@ -162,10 +179,10 @@ export function createActivities(deps: ActivityDeps): Record<string, ActivityFn>
   };
   for (const definition of deps.registry.all()) {
     for (const step of definition.steps) {
-      const guarded = step as StepDefinition<unknown>;
+      const guarded: GuardedWork = { ...(step as StepDefinition<unknown>), retry: retryPlan(step.retry) };
       activities[activityTypeFor(definition.type, step.name)] = ((args: StepArgs) => runStep(deps, guarded, args)) as ActivityFn;
-      if (guarded.compensate) {
-        const compensation = guarded.compensate;
+      if (step.compensate) {
+        const compensation: GuardedWork = { ...(step.compensate as StepDefinition<unknown>), retry: retryPlan(COMPENSATION_RETRY) };
         activities[activityTypeFor(definition.type, compensation.name)] = ((args: StepArgs) =>
           runStep(deps, compensation, args)) as ActivityFn;
       }

@@ -16,6 +16,8 @@ export const Config = z.object({
   JOBLEDGER_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
   /** SQLite file of the ledger. Default `.jobledger/ledger.db` under the working directory. */
   JOBLEDGER_LEDGER_PATH: z.string().min(1).default('.jobledger/ledger.db'),
+  /** SQLite file of the circuit breakers shared by this host's workers. Default `.jobledger/breakers.db`. */
+  JOBLEDGER_BREAKER_PATH: z.string().min(1).default('.jobledger/breakers.db'),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
   /** Base URL of the payments provider, for `order.fulfill`. Default none. */

@@ -49,6 +49,8 @@ export interface StepRetry {
 export interface CompensationDefinition<I> {
   /** Compensation name, unique within the job, e.g. `refund-payment`. */
   name: string;
+  /** Downstream dependency it calls, guarded by that dependency's circuit breaker. Default none. */
+  dependency?: string;
   /** `ctx.results` holds the compensated step's result under the step's name. */
   run(ctx: StepContext<I>): Promise<unknown>;
 }
@@ -57,6 +59,8 @@ export interface StepDefinition<I> {
   /** Step name, unique within the job: `[a-z0-9-]+`. */
   name: string;
   run(ctx: StepContext<I>): Promise<unknown>;
+  /** Downstream dependency it calls, guarded by that dependency's circuit breaker. Default none. */
+  dependency?: string;
   /**
    * A local database write that commits in the same transaction as the step's ledger completion, so the
    * effect and its record exist together or not at all. Default none.
@@ -111,7 +115,7 @@ export function activityTypeFor(jobType: string, step: string): string {
   return `${jobType}:${step}`;
 }
 
-function retryPlan(retry: StepRetry = {}): StepRetryPlan {
+export function retryPlan(retry: StepRetry = {}): StepRetryPlan {
   return {
     maxAttempts: retry.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
     initialIntervalMs: msToNumber(retry.initialInterval ?? DEFAULT_RETRY.initialInterval),

@@ -55,14 +55,17 @@ export const orderFulfillJob = defineJob({
   steps: [
     {
       name: 'reserve-inventory',
+      dependency: 'inventory',
       run: (ctx) => call<Reservation>(ctx, 'inventory', '/reservations', { orderId: ctx.input.orderId, items: ctx.input.items }),
       compensate: {
         name: 'release-inventory',
+        dependency: 'inventory',
         run: (ctx) => call(ctx, 'inventory', '/releases', { reservationId: (ctx.results['reserve-inventory'] as Reservation).id }),
       },
     },
     {
       name: 'charge-payment',
+      dependency: 'payments',
       // A lost worker's lease ends with its attempt: the retry takes the step over after at most 10 s.
       startToCloseTimeout: '10s',
       run: (ctx) =>
@@ -74,6 +77,7 @@ export const orderFulfillJob = defineJob({
         }),
       compensate: {
         name: 'refund-payment',
+        dependency: 'payments',
         run: (ctx) => {
           const charge = ctx.results['charge-payment'] as Charge;
           return call(ctx, 'payments', '/refunds', { chargeId: charge.id, amount: charge.amount });
@@ -82,6 +86,7 @@ export const orderFulfillJob = defineJob({
     },
     {
       name: 'send-receipt',
+      dependency: 'email',
       run: (ctx) => call(ctx, 'email', '/emails', { to: ctx.input.customer.email, template: 'receipt', orderId: ctx.input.orderId }),
     },
     {

@@ -16,7 +16,7 @@ import { DEFAULT_JOBS } from '../jobs';
 import type { OrderInput } from '../jobs/order';
 import { openLedger } from '../ledger';
 import { startSandbox, type Sandbox } from '../sandbox';
-import { createJobWorker } from '../workers/worker';
+import { createJobWorker, openBreaker } from '../workers/worker';
 
 const ROOT = join(__dirname, '..');
 
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
   const worker = await createJobWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
     ledger,
     logger,
     services: sandbox.urls,
+    breaker: breakers.breaker,
   });
   const running = worker.run();
   const client = await connectJobClient(config, { logger });
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
     worker.shutdown();
     await running;
     await client.close();
+    breakers.close();
     await ledger.close();
     await connection.close();
     await sandbox.stop();

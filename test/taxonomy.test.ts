@@ -52,11 +52,11 @@ test('permanent classes become non-retryable failures whose type is the class na
     [http(503), 'DependencyUnavailable', false],
     [new Error('x'), 'Internal', false],
   ] as const) {
-    const failure = toApplicationFailure(err, 1);
+    const failure = toApplicationFailure(err, { attempt: 1 });
     assert.deepEqual([failure.type, failure.nonRetryable], [type, nonRetryable]);
     assert.equal(ERROR_CLASSES[type].kind === 'permanent', nonRetryable);
   }
-  const rateLimited = toApplicationFailure(http(429, undefined, 3000), 2);
+  const rateLimited = toApplicationFailure(http(429, undefined, 3000), { attempt: 2 });
   assert.equal(rateLimited.type, 'RateLimited');
   assert.equal(rateLimited.nonRetryable, false);
   assert.equal(rateLimited.nextRetryDelay, 3000);

@@ -8,7 +8,7 @@ import { loadConfig, servicesFrom } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import { openLedger } from '../ledger';
-import { createJobWorker } from './worker';
+import { createJobWorker, openBreaker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new PinoSdkLogger(logger) });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
   try {
     const worker = await createJobWorker({
       connection,
@@ -25,12 +26,14 @@ async function main(): Promise<void> {
       ledger,
       logger,
       services: servicesFrom(config),
+      breaker: breakers.breaker,
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
     logger.info({ task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
     await worker.run();
     logger.info('worker stopped');
   } finally {
+    breakers.close();
     await ledger.close();
     await connection.close();
   }

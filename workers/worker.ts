@@ -2,12 +2,15 @@
  * Builds a job worker: the workflow bundle, one activity per step of the given definitions, and the
  * ledger behind them. Used by `npm run worker`, the demo and the tests, so all three run the same wiring.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
 import type { Ledger } from '../ledger';
+import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
 
 export interface JobWorkerOptions {
   connection: NativeConnection;
@@ -21,11 +24,25 @@ export interface JobWorkerOptions {
   identity?: string;
   /** Base URLs of downstream services, by name, handed to steps. Default none. */
   services?: Readonly<Record<string, string>>;
+  /** Circuit breakers for the steps' dependencies (see `openBreaker`). Default none. */
+  breaker?: CircuitBreaker;
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
 }
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/**
+ * Circuit breakers shared by every worker process on this host through one SQLite file (one breaker per
+ * dependency; hosts do not share state). State changes are logged.
+ */
+export function openBreaker(path: string, logger: Logger, options: Omit<CircuitBreakerOptions, 'store'> = {}): { breaker: CircuitBreaker; close(): void } {
+  mkdirSync(dirname(path), { recursive: true });
+  const store = new SqliteBreakerStore(path);
+  const breaker = new CircuitBreaker({ ...options, store });
+  breaker.onTransition((dependency, from, to) => logger.warn({ dependency, from, to }, 'circuit breaker state changed'));
+  return { breaker, close: () => store.close() };
+}
 
 export async function createJobWorker(options: JobWorkerOptions): Promise<Worker> {
   const registry = new JobRegistry(options.definitions);
@@ -39,6 +56,7 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
       ledger: options.ledger,
       logger: options.logger,
       ...(options.services !== undefined && { services: options.services }),
+      ...(options.breaker !== undefined && { breaker: options.breaker }),
       ...(options.identity !== undefined && { workerIdentity: options.identity }),
     }),
     ...(options.identity !== undefined && { identity: options.identity }),

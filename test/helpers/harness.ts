@@ -11,6 +11,7 @@ import type { Logger } from '../../core/logging';
 import type { JobDefinition } from '../../jobs/define';
 import { JobRegistry } from '../../jobs/registry';
 import { openLedger, type Ledger } from '../../ledger';
+import type { CircuitBreaker } from '../../resilience';
 import { createJobWorker } from '../../workers/worker';
 import { ROOT, tempDir, testLogger, unique } from './servers';
 
@@ -28,7 +29,7 @@ export interface Harness {
 export async function createHarness(
   env: TestWorkflowEnvironment,
   definitions: readonly JobDefinition[],
-  options: { ledgerPath?: string; logger?: Logger; now?: () => number; services?: Record<string, string> } = {},
+  options: { ledgerPath?: string; logger?: Logger; now?: () => number; services?: Record<string, string>; breaker?: CircuitBreaker } = {},
 ): Promise<Harness> {
   const logger = options.logger ?? testLogger();
   const dir = tempDir();
@@ -42,6 +43,7 @@ export async function createHarness(
     ledger,
     logger,
     ...(options.services && { services: options.services }),
+    ...(options.breaker && { breaker: options.breaker }),
     extra: existsSync(BUNDLE) ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
   const jobs = new JobClient({ client: env.client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
