@@ -4,10 +4,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+echo "== browser for the Web UI check"
+bash scripts/setup-browser.sh
 echo "== type check"
 npx tsc --noEmit -p tsconfig.json
 echo "== workflow bundle"
 npx tsx scripts/bundle-workflows.ts
 echo "== tests"
+# The browser was installed by setup.sh: the Web UI check must run, never skip.
+export JOBLEDGER_REQUIRE_BROWSER=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
