@@ -12,7 +12,10 @@ import { createLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import { UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
+import { auditCommand } from '../audit/cli';
+import './audit-export';
 import { connectJobClient } from './connect';
+import { formatJobs, listJobs } from './list';
 import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { IdempotencyConflictError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
 
@@ -28,6 +31,9 @@ commands:
                                                    resolve a dead-lettered job (recorded with identity and reason)
   diagnose <jobId> [--json]                        the failure context: step, class, root cause, masked input,
                                                    recent events, remediation hint and runbook link
+  list [--type T] [--status S] [--query Q] [--limit N] [--json]
+                                                   find jobs by search attributes, with Web UI links
+  audit export|verify|prove|prune|keygen ...       the tamper-evident archive (\`jobledger audit\` for details)
 `;
 
 export class UsageError extends Error {
@@ -65,12 +71,17 @@ function command(argv: string[]) {
       operator: { type: 'string' },
       reason: { type: 'string' },
       type: { type: 'string' },
+      status: { type: 'string' },
+      query: { type: 'string' },
+      limit: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }
 
 async function run(argv: string[], output: Output): Promise<number> {
+  // The archive commands parse their own options.
+  if (argv[0] === 'audit') return auditCommand(argv.slice(1), output.out);
   const { values, positionals } = command(argv);
   output.json = values.json ?? false;
   const [name, ...rest] = positionals;
@@ -83,7 +94,8 @@ async function run(argv: string[], output: Output): Promise<number> {
     print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
     return ExitCode.ok;
   }
-  if (!['submit', 'status', 'dlq', 'diagnose'].includes(name)) throw new UsageError(`unknown command '${name}'`);
+  if (!['submit', 'status', 'dlq', 'diagnose', 'list'].includes(name)) throw new UsageError(`unknown command '${name}'`);
+  if (name === 'list') return list(values, output);
   const [target, dlqJob] = rest;
   if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
   if (name === 'dlq' && target !== 'list' && !(OPERATOR_ACTIONS as readonly string[]).includes(target)) {
@@ -139,6 +151,27 @@ function formatFailure(jobId: string, f: FailureContext): string {
     '  recent events:',
     ...f.events.map((e) => `    ${e.at} ${e.status}${e.step ? ` ${e.step}` : ''}${e.note ? ` (${e.note})` : ''}`),
   ].join('\n');
+}
+
+async function list(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
+  const config = loadConfig();
+  const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr) });
+  try {
+    const jobs = await listJobs(connected.client, {
+      ...(values.type !== undefined && { type: values.type }),
+      ...(values.status !== undefined && { status: values.status }),
+      ...(values.query !== undefined && { query: values.query }),
+      ...(limit !== undefined && { limit }),
+      uiUrl: config.TEMPORAL_UI_URL,
+      namespace: config.TEMPORAL_NAMESPACE,
+    });
+    print(output, jobs, formatJobs(jobs));
+    return ExitCode.ok;
+  } finally {
+    await connected.close();
+  }
 }
 
 /** Maps an error to its exit code and a one-object description (zod issues included). */

@@ -8,12 +8,13 @@ import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { DEFAULT_JOBS } from '../jobs';
 import { JobRegistry } from '../jobs/registry';
-import { openLedger } from '../ledger';
+import { openLedger, type Ledger } from '../ledger';
 import { JobClient } from './jobs';
 
 export interface ConnectedJobClient {
   jobs: JobClient;
   client: Client;
+  ledger: Ledger;
   close(): Promise<void>;
 }
 
@@ -35,6 +36,7 @@ export async function connectJobClient(
   return {
     jobs,
     client,
+    ledger,
     close: async () => {
       await ledger.close();
       await connection.close();

@@ -1,0 +1,65 @@
+/**
+ * `jobledger audit export --out DIR`: adds every closed job to the tamper-evident archive (audit/). A
+ * leaf holds the job's full history (proto JSON, as Temporal returns it, payloads as stored), its ledger
+ * record, step records and ledger trail (operator actions included). Export is incremental: jobs already
+ * in the archive are skipped. Each export ends with an Ed25519-signed checkpoint; the key comes from
+ * `--key FILE` or `JOBLEDGER_AUDIT_KEY` and is never printed.
+ */
+import { parseArgs } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { appendLeaves, signerFrom, type AuditEntry } from '../audit/archive';
+import { AuditUsageError, registerAuditCommand } from '../audit/cli';
+import { loadConfig } from '../core/config';
+import { createLogger } from '../core/logging';
+import type { Ledger } from '../ledger';
+import { connectJobClient } from './connect';
+
+/** Closed jobs (any job type) as archive entries, oldest first. */
+export async function closedJobEntries(client: Client, ledger: Ledger, since?: Date): Promise<AuditEntry[]> {
+  const query = `JobType IS NOT NULL AND ExecutionStatus != "Running"${since ? ` AND CloseTime >= "${since.toISOString()}"` : ''}`;
+  const entries: AuditEntry[] = [];
+  for await (const execution of client.workflow.list({ query })) {
+    if (!execution.closeTime) continue;
+    const handle = client.workflow.getHandle(execution.workflowId, execution.runId);
+    const history = JSON.parse(historyToJSON(await handle.fetchHistory()));
+    entries.push({
+      jobId: `${execution.workflowId}@${execution.runId}`,
+      runId: execution.runId,
+      closedAt: execution.closeTime,
+      payload: {
+        workflowId: execution.workflowId,
+        status: execution.status.name,
+        history,
+        ledger: {
+          job: (await ledger.getJobById(execution.workflowId)) ?? null,
+          steps: await ledger.listSteps(execution.workflowId),
+          events: await ledger.events({ jobId: execution.workflowId }),
+        },
+      },
+    });
+  }
+  return entries.sort((a, b) => new Date(a.closedAt).getTime() - new Date(b.closedAt).getTime());
+}
+
+registerAuditCommand('export', {
+  usage: 'export --out DIR [--key FILE] [--since DATE]',
+  summary: 'add closed jobs to the archive and sign a checkpoint',
+  async run(argv, out) {
+    const { values } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, key: { type: 'string' }, since: { type: 'string' } } });
+    if (!values.out) throw new AuditUsageError('export needs --out DIR');
+    const since = values.since === undefined ? undefined : new Date(values.since);
+    if (since && Number.isNaN(since.getTime())) throw new AuditUsageError(`--since is not a date: ${values.since}`);
+    const signer = await signerFrom(values.key ? { keyFile: values.key } : {});
+    const config = loadConfig();
+    const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL }, process.stderr) });
+    try {
+      const entries = await closedJobEntries(connected.client, connected.ledger, since);
+      const result = await appendLeaves(values.out, entries, signer);
+      out(JSON.stringify({ added: result.added, treeSize: result.treeSize, checkpoint: result.checkpoint }));
+      return 0;
+    } finally {
+      await connected.close();
+    }
+  },
+});
