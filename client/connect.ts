@@ -3,7 +3,7 @@
  * known job types. `close()` releases all of them.
  */
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../core/config';
+import { dataConverterFrom, type Config } from '../core/config';
 import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { DEFAULT_JOBS } from '../jobs';
@@ -23,7 +23,8 @@ export async function connectJobClient(
   options: { definitions?: readonly JobDefinition[]; logger?: Logger } = {},
 ): Promise<ConnectedJobClient> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const dataConverter = dataConverterFrom(config);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter && { dataConverter }) });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const jobs = new JobClient({
     client,

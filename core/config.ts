@@ -3,6 +3,9 @@
  * worker) reads the same names, so the task queue and addresses are never spelled in two places.
  */
 import { z } from 'zod';
+import type { DataConverter } from '@temporalio/common';
+import { dataConverterOptions } from '../codec/codec';
+import { parseKeyring } from '../codec/keys';
 import { DEFAULT_TASK_QUEUE } from '../common/constants';
 
 export const Config = z.object({
@@ -18,6 +21,11 @@ export const Config = z.object({
   JOBLEDGER_LEDGER_PATH: z.string().min(1).default('.jobledger/ledger.db'),
   /** SQLite file of the circuit breakers shared by this host's workers. Default `.jobledger/breakers.db`. */
   JOBLEDGER_BREAKER_PATH: z.string().min(1).default('.jobledger/breakers.db'),
+  /**
+   * Payload encryption keys, JSON `{ "current": "k2", "keys": { "k1": "<base64 32 bytes>", ... } }`. When set,
+   * clients and workers encrypt every payload (and failure messages) with AES-256-GCM. Default none.
+   */
+  JOBLEDGER_CODEC_KEYS: z.string().min(1).optional(),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
   /** Base URL of the payments provider, for `order.fulfill`. Default none. */
@@ -44,4 +52,9 @@ export function servicesFrom(config: Config): Record<string, string> {
   if (config.JOBLEDGER_INVENTORY_URL) services.inventory = config.JOBLEDGER_INVENTORY_URL;
   if (config.JOBLEDGER_EMAIL_URL) services.email = config.JOBLEDGER_EMAIL_URL;
   return services;
+}
+
+/** The data converter for this configuration: encrypting when keys are configured, the SDK's default otherwise. */
+export function dataConverterFrom(config: Config): DataConverter | undefined {
+  return config.JOBLEDGER_CODEC_KEYS ? dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS)) : undefined;
 }

@@ -4,7 +4,7 @@
  * Stops cleanly on SIGINT or SIGTERM.
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig, servicesFrom } from '../core/config';
+import { dataConverterFrom, loadConfig, servicesFrom } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import { openLedger } from '../ledger';
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       logger,
       services: servicesFrom(config),
       breaker: breakers.breaker,
+      ...(dataConverterFrom(config) && { dataConverter: dataConverterFrom(config)! }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
     logger.info({ task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');

@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Logger } from '../core/logging';
@@ -26,6 +27,8 @@ export interface JobWorkerOptions {
   services?: Readonly<Record<string, string>>;
   /** Circuit breakers for the steps' dependencies (see `openBreaker`). Default none. */
   breaker?: CircuitBreaker;
+  /** Payload encryption (see `dataConverterFrom`). Default: the SDK's plain JSON converter. */
+  dataConverter?: DataConverter;
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
 }
@@ -60,6 +63,7 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
       ...(options.identity !== undefined && { workerIdentity: options.identity }),
     }),
     ...(options.identity !== undefined && { identity: options.identity }),
+    ...(options.dataConverter !== undefined && { dataConverter: options.dataConverter }),
     ...options.extra,
   });
 }

@@ -4,6 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { JobClient } from '../../client/jobs';
@@ -18,6 +20,8 @@ import { ROOT, tempDir, testLogger, unique } from './servers';
 const BUNDLE = join(ROOT, '.jobledger/test/workflow-bundle.js');
 
 export interface Harness {
+  /** The client the JobClient uses (encrypting when the harness has a data converter). */
+  client: Client;
   taskQueue: string;
   ledger: Ledger;
   jobs: JobClient;
@@ -29,7 +33,15 @@ export interface Harness {
 export async function createHarness(
   env: TestWorkflowEnvironment,
   definitions: readonly JobDefinition[],
-  options: { ledgerPath?: string; logger?: Logger; now?: () => number; services?: Record<string, string>; breaker?: CircuitBreaker } = {},
+  options: {
+    ledgerPath?: string;
+    logger?: Logger;
+    now?: () => number;
+    services?: Record<string, string>;
+    breaker?: CircuitBreaker;
+    /** Encrypting converter: the worker then bundles its own workflows (with the failure converter). */
+    dataConverter?: DataConverter;
+  } = {},
 ): Promise<Harness> {
   const logger = options.logger ?? testLogger();
   const dir = tempDir();
@@ -44,8 +56,12 @@ export async function createHarness(
     logger,
     ...(options.services && { services: options.services }),
     ...(options.breaker && { breaker: options.breaker }),
-    extra: existsSync(BUNDLE) ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
+    ...(options.dataConverter && { dataConverter: options.dataConverter }),
+    extra: existsSync(BUNDLE) && !options.dataConverter ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
-  const jobs = new JobClient({ client: env.client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
-  return { taskQueue, ledger, jobs, worker, logger, dir };
+  const client = options.dataConverter
+    ? new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: options.dataConverter })
+    : env.client;
+  const jobs = new JobClient({ client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
+  return { client, taskQueue, ledger, jobs, worker, logger, dir };
 }
