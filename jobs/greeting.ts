@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { defineJob } from './define';
 
 export const GreetingInput = z.object({
-  recipientId: z.string().min(1).max(64),
-  language: z.enum(['en', 'fr', 'de']).default('en'),
+  recipientId: z.string().min(1).max(64).meta({ pii: false }),
+  language: z.enum(['en', 'fr', 'de']).default('en').meta({ pii: false }),
 });
 export type GreetingInput = z.infer<typeof GreetingInput>;
 
