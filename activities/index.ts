@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
+import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { hashOf } from '../core/canonical';
@@ -132,7 +133,9 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     if (err instanceof StepInProgressError) log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
     throw toApplicationFailure(err, { attempt: info.attempt, retry: work.retry });
   }
+  const meter = context.metricMeter;
   if (claim.kind === 'completed') {
+    meter.createCounter(Metric.ledgerHits).add(1, { job_type: args.jobType, step: work.name });
     log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
     return claim.result;
   }
@@ -163,9 +166,11 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
     const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }) });
     await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
+    meter.createCounter(Metric.stepAttempts).add(1, { job_type: args.jobType, step: work.name, outcome: 'failure', error_class: failure.type ?? 'Internal' });
     log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
     throw failure;
   }
+  meter.createCounter(Metric.stepAttempts).add(1, { job_type: args.jobType, step: work.name, outcome: 'success', error_class: 'none' });
   log.info({ status: 'completed', outcome: 'success' }, 'step completed');
   return result;
 }

@@ -26,6 +26,8 @@ export const Config = z.object({
    * clients and workers encrypt every payload (and failure messages) with AES-256-GCM. Default none.
    */
   JOBLEDGER_CODEC_KEYS: z.string().min(1).optional(),
+  /** Port of the worker's Prometheus endpoint (SDK and jobledger metrics) on 127.0.0.1; 0 turns it off. Default 9464. */
+  JOBLEDGER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
   /** Base URL of the payments provider, for `order.fulfill`. Default none. */

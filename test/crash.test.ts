@@ -57,6 +57,7 @@ before(async () => {
     JOBLEDGER_INVENTORY_URL: sandbox.urls.inventory,
     JOBLEDGER_EMAIL_URL: sandbox.urls.email,
     LOG_LEVEL: 'warn',
+    JOBLEDGER_METRICS_PORT: '0',
   };
 });
 after(async () => {

@@ -13,7 +13,12 @@ import { createJobWorker, openBreaker } from './worker';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-worker' });
-  Runtime.install({ logger: new PinoSdkLogger(logger) });
+  Runtime.install({
+    logger: new PinoSdkLogger(logger),
+    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
+    }),
+  });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
@@ -30,7 +35,10 @@ async function main(): Promise<void> {
       ...(dataConverterFrom(config) && { dataConverter: dataConverterFrom(config)! }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
-    logger.info({ task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+    logger.info(
+      { task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS, metrics: config.JOBLEDGER_METRICS_PORT > 0 ? `http://127.0.0.1:${config.JOBLEDGER_METRICS_PORT}/metrics` : 'off' },
+      'worker started',
+    );
     await worker.run();
     logger.info('worker stopped');
   } finally {

@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { CIRCUIT_STATE_VALUE, Metric } from '../common/metrics';
 import { createActivities } from '../activities';
 import type { Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
@@ -43,7 +44,11 @@ export function openBreaker(path: string, logger: Logger, options: Omit<CircuitB
   mkdirSync(dirname(path), { recursive: true });
   const store = new SqliteBreakerStore(path);
   const breaker = new CircuitBreaker({ ...options, store });
-  breaker.onTransition((dependency, from, to) => logger.warn({ dependency, from, to }, 'circuit breaker state changed'));
+  const gauge = Runtime.instance().metricMeter.createGauge(Metric.circuitState, 'int');
+  breaker.onTransition((dependency, from, to) => {
+    logger.warn({ dependency, from, to }, 'circuit breaker state changed');
+    gauge.set(CIRCUIT_STATE_VALUE[to] ?? -1, { dependency });
+  });
   return { breaker, close: () => store.close() };
 }
 

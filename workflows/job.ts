@@ -13,6 +13,7 @@ import {
   defineQuery,
   defineUpdate,
   log,
+  metricMeter,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -31,6 +32,7 @@ import {
   STATE_QUERY,
 } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
+import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
 import {
   OPERATOR_ACTIONS,
@@ -192,6 +194,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     throw err;
   }
   state.plan = plan;
+  metricMeter.createCounter(Metric.jobsStarted).add(1, { job_type: plan.jobType });
   upsertSearchAttributes([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
   log.info('job started', { job_id: jobId, job_type: plan.jobType, status: state.status, definition_version: plan.definitionVersion });
 
@@ -206,6 +209,9 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
 
   const close = async (status: JobStatus, outcome: Record<string, unknown>): Promise<JobResult> => {
     mark(status);
+    const tags = { job_type: plan.jobType, status };
+    metricMeter.createCounter(Metric.jobsClosed).add(1, tags);
+    metricMeter.createHistogram(Metric.jobDuration, 'int', 'ms').record(Date.now() - workflowInfo().startTime.getTime(), tags);
     await finish({ jobId, status, outcome });
     log.info('job closed', { job_id: jobId, job_type: plan.jobType, status, outcome: status.toLowerCase() });
     return { jobId, status, results: state.results, ...outcome };
@@ -216,6 +222,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     state.failure = failure;
     pending = undefined;
     mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
+    metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: plan.jobType, error_class: failure.errorClass });
     await record({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
     log.warn('job dead-lettered', { job_id: jobId, job_type: plan.jobType, step: failure.step, status: state.status, error_class: failure.errorClass });
     const acted = await condition(() => pending !== undefined, plan.deadLetter.timeoutMs);

@@ -30,11 +30,17 @@ export function resolveExecutable(kind: 'cli' | 'test-server'): EphemeralServerE
 }
 
 let logger: Logger | undefined;
-/** The test process's logger (silent unless LOG_LEVEL asks), also installed as the SDK Runtime's logger. */
-export function testLogger(): Logger {
+/**
+ * The test process's logger (silent unless LOG_LEVEL asks), also installed as the SDK Runtime's logger.
+ * The first call installs the Runtime; a test that scrapes metrics calls it first with a port.
+ */
+export function testLogger(options: { metricsPort?: number } = {}): Logger {
   if (!logger) {
     logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'test' });
-    Runtime.install({ logger: new PinoSdkLogger(logger) });
+    Runtime.install({
+      logger: new PinoSdkLogger(logger),
+      ...(options.metricsPort && { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${options.metricsPort}` } } } }),
+    });
   }
   return logger;
 }
