@@ -10,6 +10,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig } from '../core/config';
 import { createLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
+import { checkDefinitions, formatViolations } from '../jobs/admission';
 import { UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
 import { auditCommand } from '../audit/cli';
@@ -23,6 +24,7 @@ const USAGE = `usage: jobledger <command> [options]
 
 commands:
   types [--json]                                   list the registered job types and versions
+  lint [--json]                                    check every job definition against policy (exit 1 on violations)
   submit <type> --input '<json>' [--key K] [--submitted-by ID] [--correlation-id C] [--json]
                                                    submit a job (deduplicated by its idempotency key)
   status <jobId> [--json]                          show a job's status
@@ -88,6 +90,12 @@ async function run(argv: string[], output: Output): Promise<number> {
   if (values.help || !name) {
     output.out(USAGE);
     return name || values.help ? ExitCode.ok : ExitCode.invalid;
+  }
+  if (name === 'lint') {
+    const violations = checkDefinitions(DEFAULT_JOBS);
+    const ok = `${DEFAULT_JOBS.length} job definitions, all admissible`;
+    print(output, { ok: violations.length === 0, violations }, violations.length === 0 ? ok : formatViolations(violations));
+    return violations.length === 0 ? ExitCode.ok : ExitCode.failure;
   }
   if (name === 'types') {
     const types = DEFAULT_JOBS.map((d) => ({ type: d.type, version: d.version }));

@@ -37,8 +37,8 @@ export const TYPE_NAME = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
 export const STEP_NAME = /^[a-z][a-z0-9-]*$/;
 
 /** Fields of definitions that `define.ts` does not type yet; read untyped until it does. */
-type ReversibleStep = { reversible?: boolean };
-type SearchAttributeMapping = { searchAttributes?: Record<string, string> };
+
+
 
 export class AdmissionError extends Error {
   override name = 'AdmissionError';
@@ -80,7 +80,7 @@ function checkJob(definition: JobDefinition, report: Report): void {
   const piiPaths = checkInput(definition.input, report);
   checkSteps(definition.steps ?? [], report);
   if (piiPaths) {
-    checkSearchAttributes(definition as SearchAttributeMapping, piiPaths, report);
+    checkSearchAttributes(definition, piiPaths, report);
     checkKey(definition.key, piiPaths, report);
   }
 }
@@ -189,7 +189,7 @@ function checkSteps(steps: readonly StepDefinition<unknown>[], report: Report): 
       if (step.startToCloseTimeout === undefined) report('timeout-missing', path, `step calls '${step.dependency}' but sets no startToCloseTimeout`);
       if (!usesIdempotencyKey(step.run)) report('side-effect-without-key', path, `step calls '${step.dependency}' without ctx.idempotencyKey`);
     }
-    if ((step as ReversibleStep).reversible === true && !step.compensate) report('reversible-without-compensation', path, 'step is marked reversible but declares no compensate');
+    if (step.reversible === true && !step.compensate) report('reversible-without-compensation', path, 'step is marked reversible but declares no compensate');
 
     const compensation = step.compensate;
     if (compensation) {
@@ -231,7 +231,7 @@ function overlaps(a: readonly string[], b: readonly string[]): boolean {
   return a.slice(0, n).every((segment, i) => segment === b[i] || segment === '*' || b[i] === '*');
 }
 
-function checkSearchAttributes(definition: SearchAttributeMapping, piiPaths: string[][], report: Report): void {
+function checkSearchAttributes(definition: JobDefinition, piiPaths: string[][], report: Report): void {
   for (const [attribute, inputPath] of Object.entries(definition.searchAttributes ?? {})) {
     const pii = piiPaths.find((piiPath) => overlaps(inputPath.split('.'), piiPath));
     if (pii) report('pii-in-search-attribute', `searchAttributes.${attribute}`, `search attribute ${attribute} is fed from '${inputPath}', which holds PII field '${pii.join('.')}'`);

@@ -61,6 +61,8 @@ export interface StepDefinition<I> {
   run(ctx: StepContext<I>): Promise<unknown>;
   /** Downstream dependency it calls, guarded by that dependency's circuit breaker. Default none. */
   dependency?: string;
+  /** The step's effect can be undone: admission requires a `compensate` when this is true. Default false. */
+  reversible?: boolean;
   /**
    * A local database write that commits in the same transaction as the step's ledger completion, so the
    * effect and its record exist together or not at all. Default none.
@@ -91,6 +93,11 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   dedupeWindow?: Duration;
   /** What resubmitting the key of a failed or abandoned job does. Default `reject`. */
   onFailedResubmit?: 'reject' | 'allow-retry';
+  /**
+   * Custom search attributes fed from the input: attribute name → dotted input path (e.g. `{ CustomerId: 'customer.id' }`).
+   * Admission rejects a path that is, contains or lies inside a field marked `.meta({ pii: true })`. Default none.
+   */
+  searchAttributes?: Record<string, string>;
   /** Dead-letter policy: how long a parked job waits for an operator, then what happens. Default 7 days, then abandon. */
   deadLetter?: { timeout?: Duration; onTimeout?: 'abandon' | 'compensate' };
 }

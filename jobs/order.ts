@@ -17,12 +17,12 @@ export const OrderInput = z.object({
     email: z.email().meta({ pii: true }),
   }),
   items: z
-    .array(z.object({ sku: z.string().min(1).max(64), qty: z.number().int().positive().max(1000) }))
+    .array(z.object({ sku: z.string().min(1).max(64).meta({ pii: false }), qty: z.number().int().positive().max(1000).meta({ pii: false }) }))
     .min(1)
     .max(100),
   /** Amount in minor units (cents). */
-  amount: z.number().int().positive(),
-  currency: z.string().regex(/^[A-Z]{3}$/),
+  amount: z.number().int().positive().meta({ pii: false }),
+  currency: z.string().regex(/^[A-Z]{3}$/).meta({ pii: false }),
 });
 export type OrderInput = z.infer<typeof OrderInput>;
 
@@ -56,6 +56,8 @@ export const orderFulfillJob = defineJob({
     {
       name: 'reserve-inventory',
       dependency: 'inventory',
+      reversible: true,
+      startToCloseTimeout: '10s',
       run: (ctx) => call<Reservation>(ctx, 'inventory', '/reservations', { orderId: ctx.input.orderId, items: ctx.input.items }),
       compensate: {
         name: 'release-inventory',
@@ -66,6 +68,7 @@ export const orderFulfillJob = defineJob({
     {
       name: 'charge-payment',
       dependency: 'payments',
+      reversible: true,
       // A lost worker's lease ends with its attempt: the retry takes the step over after at most 10 s.
       startToCloseTimeout: '10s',
       run: (ctx) =>
@@ -87,6 +90,7 @@ export const orderFulfillJob = defineJob({
     {
       name: 'send-receipt',
       dependency: 'email',
+      startToCloseTimeout: '10s',
       run: (ctx) => call(ctx, 'email', '/emails', { to: ctx.input.customer.email, template: 'receipt', orderId: ctx.input.orderId }),
     },
     {

@@ -9,6 +9,7 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import { CIRCUIT_STATE_VALUE, Metric } from '../common/metrics';
 import { createActivities } from '../activities';
 import type { Logger } from '../core/logging';
+import { assertAdmissible } from '../jobs/admission';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
 import type { Ledger } from '../ledger';
@@ -52,7 +53,9 @@ export function openBreaker(path: string, logger: Logger, options: Omit<CircuitB
   return { breaker, close: () => store.close() };
 }
 
+/** Builds the worker; refuses (AdmissionError naming each violation) if a definition breaks policy. */
 export async function createJobWorker(options: JobWorkerOptions): Promise<Worker> {
+  assertAdmissible(options.definitions);
   const registry = new JobRegistry(options.definitions);
   return Worker.create({
     connection: options.connection,
