@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
+import type { JobClient, OperatorActionInput } from '../client/jobs';
 import { loadConfig } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
@@ -27,6 +28,8 @@ interface DemoCase {
   key?: string;
   /** Arms a provider fault just before this case is submitted. */
   arm?: (sandbox: Sandbox) => void;
+  /** Once the job is dead-lettered: clear the faults and resolve it as this operator would from the CLI. */
+  operator?: OperatorActionInput;
 }
 
 function order(orderId: string, overrides: Partial<OrderInput> = {}): OrderInput {
@@ -38,6 +41,16 @@ function order(orderId: string, overrides: Partial<OrderInput> = {}): OrderInput
     currency: 'EUR',
     ...overrides,
   };
+}
+
+/** Waits for the job to park, shows its diagnosis, then acts on it (what `jobledger dlq <action>` does). */
+async function resolveWhenParked(jobs: JobClient, jobId: string, action: OperatorActionInput, sandbox: Sandbox, out: (line: string) => void): Promise<void> {
+  for (let i = 0; i < 300 && (await jobs.status(jobId)).status !== 'DeadLettered'; i++) await new Promise((r) => setTimeout(r, 200));
+  const failure = await jobs.diagnose(jobId);
+  out(`    dead-lettered at ${failure?.step}: ${failure?.errorClass} (${failure?.message}); hint: ${failure?.hint}`);
+  sandbox.email.setFaults({});
+  await jobs.act(jobId, action);
+  out(`    operator ${action.operator}: ${action.action} ("${action.reason}")  =  npm run -s jobledger -- dlq ${action.action} '${jobId}' --operator ${action.operator} --reason '...'`);
 }
 
 async function main(): Promise<void> {
@@ -84,7 +97,19 @@ async function main(): Promise<void> {
       input: order(`ord-${run}-3`),
       arm: (s) => s.email.setFaults({ failNext: { count: 1, status: 400, type: 'invalid_recipient' } }),
     },
-    { title: 'out of stock: failed', type: 'order.fulfill', input: order(`ord-${run}-4`, { items: [{ sku: 'OUT-BLUE-MUG', qty: 1 }] }) },
+    {
+      title: 'email service down for good: dead-lettered, then an operator retries it',
+      type: 'order.fulfill',
+      input: order(`ord-${run}-4`),
+      arm: (s) => s.email.setFaults({ failNext: { count: 20, status: 503 } }),
+      operator: { action: 'retry', operator: 'demo-operator', reason: 'email provider is back' },
+    },
+    {
+      title: 'out of stock: dead-lettered, then an operator abandons it',
+      type: 'order.fulfill',
+      input: order(`ord-${run}-5`, { items: [{ sku: 'OUT-BLUE-MUG', qty: 1 }] }),
+      operator: { action: 'abandon', operator: 'demo-operator', reason: 'customer was told, order cancelled' },
+    },
     { title: 'greeting sent', type: 'greeting.send', input: { recipientId: `user-${run}` } },
   ];
 
@@ -93,16 +118,18 @@ async function main(): Promise<void> {
   try {
     for (const demo of cases) {
       demo.arm?.(sandbox);
+      out(`- ${demo.title}`);
       try {
         const submitted = await client.jobs.submit(demo.type, demo.input, demo.key ? { key: demo.key } : {});
+        if (demo.operator) await resolveWhenParked(client.jobs, submitted.jobId, demo.operator, sandbox, out);
         const result = (await client.client.workflow.getHandle(submitted.jobId).result().catch(() => undefined)) as
           | { status: string; compensated?: string[] }
           | undefined;
         const status = result?.status ?? (await client.jobs.status(submitted.jobId)).status;
         const extra = result?.compensated ? ` (compensated: ${result.compensated.join(', ')})` : '';
-        out(`- ${demo.title}\n    ${submitted.jobId}  deduplicated=${submitted.deduplicated}  status=${status}${extra}\n    ${link(submitted.jobId)}`);
+        out(`    ${submitted.jobId}  deduplicated=${submitted.deduplicated}  status=${status}${extra}\n    ${link(submitted.jobId)}`);
       } catch (err) {
-        out(`- ${demo.title}\n    rejected: ${(err as Error).name}: ${(err as Error).message}`);
+        out(`    rejected: ${(err as Error).name}: ${(err as Error).message}`);
       } finally {
         sandbox.payments.setFaults({});
         sandbox.email.setFaults({});
