@@ -131,7 +131,9 @@ export class JobClient {
         log.info({ status: known.status, outcome: 'deduplicated' }, 'duplicate submission answered from the ledger');
         return this.result(submission, true);
       }
-      reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY;
+      // Abandoned jobs close as completed workflows, so the ledger's status decides; a running duplicate
+      // still collides with the conflict policy below.
+      reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE;
     } else if (known?.expired) {
       // The dedupe window has passed: a new job under the same id, even if Temporal still keeps the old run.
       reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE;

@@ -14,4 +14,4 @@ echo "== tests"
 # The browser was installed by setup.sh: the Web UI check must run, never skip.
 export JOBLEDGER_REQUIRE_BROWSER=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+exec node --import tsx --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec "${files[@]}"

@@ -122,23 +122,30 @@ test('a raw start with a valid input and matching id runs the job', async () => 
   assert.deepEqual([again.jobId, again.deduplicated], [workflowId, true]);
 });
 
-test('resubmitting the key of a failed job returns that job under the default reject policy', async () => {
+/** Runs a job into the dead letter and has an operator abandon it: the way a job ends `Abandoned`. */
+async function abandoned(type: string, id: string): Promise<string> {
+  const { jobId } = await h.jobs.submit(type, { id, failures: 1 });
+  assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1), 1, 'parked');
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'tester', reason: 'give up on it' });
+  assert.equal((await env.client.workflow.getHandle(jobId).result()).status, 'Abandoned');
+  return jobId;
+}
+
+test('resubmitting the key of an abandoned job returns that job under the default reject policy', async () => {
   const id = unique('rejected');
-  const first = await h.jobs.submit('test.reject', { id, failures: 1 });
-  await assert.rejects(env.client.workflow.getHandle(first.jobId).result());
+  const jobId = await abandoned('test.reject', id);
   const again = await h.jobs.submit('test.reject', { id, failures: 1 });
-  assert.deepEqual([again.jobId, again.deduplicated], [first.jobId, true]);
-  assert.equal(attempts.byKey.get(`${first.jobId}/wobble`), 1, 'no second run');
+  assert.deepEqual([again.jobId, again.deduplicated], [jobId, true]);
+  assert.equal(attempts.byKey.get(`${jobId}/wobble`), 1, 'no second run');
 });
 
-test('with allow-retry, resubmitting the key of a failed job starts a new run under the same id', async () => {
+test('with allow-retry, resubmitting the key of an abandoned job starts a new run under the same id', async () => {
   const id = unique('retryable');
-  const first = await h.jobs.submit('test.retryable', { id, failures: 1 });
-  await assert.rejects(env.client.workflow.getHandle(first.jobId).result());
+  const jobId = await abandoned('test.retryable', id);
   const again = await h.jobs.submit('test.retryable', { id, failures: 1 });
-  assert.deepEqual([again.jobId, again.deduplicated], [first.jobId, false]);
+  assert.deepEqual([again.jobId, again.deduplicated], [jobId, false]);
   const result = await env.client.workflow.getHandle(again.jobId).result();
   assert.equal(result.status, 'Completed');
-  assert.equal(await waitForCount(env.client, `WorkflowId="${first.jobId}"`, 2), 2);
-  assert.equal((await h.ledger.getJobById(first.jobId))?.status, 'Completed');
+  assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 2), 2);
+  assert.equal((await h.ledger.getJobById(jobId))?.status, 'Completed');
 });
