@@ -17,7 +17,8 @@ import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '.
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
 import type { Logger } from '../core/logging';
-import { dedupeWindowMs, type JobDefinition } from '../jobs/define';
+import { maskPii, piiPathsOf } from '../codec/masking';
+import { deadLetterPlan, dedupeWindowMs, planFor, type JobDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { resolveSubmission, type ResolvedSubmission } from '../jobs/submission';
 import { JobLedgerStatus, jobKey, type JobView, type Ledger } from '../ledger';
@@ -154,7 +155,7 @@ export class JobClient {
         args: [args],
         workflowIdReusePolicy: reusePolicy,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        memo: { inputHash: submission.inputHash, definitionVersion: definition.version, submittedBy },
+        memo: { inputHash: submission.inputHash, definitionVersion: definition.version, submittedBy, ...this.policyRecord(definition, submission) },
         typedSearchAttributes: [
           { key: SA.JobType, value: jobType },
           { key: SA.JobStatus, value: JobStatus.Submitted },
@@ -165,6 +166,13 @@ export class JobClient {
         ],
       });
       await this.remember(definition, submission, submittedBy, handle.firstExecutionRunId, known);
+      await this.options.ledger.recordJobEvent(submission.jobId, 'job.submitted', {
+        submittedBy,
+        runId: handle.firstExecutionRunId,
+        definitionVersion: definition.version,
+        inputHash: submission.inputHash,
+        ...this.policyRecord(definition, submission),
+      });
       log.info({ status: JobStatus.Submitted, outcome: 'started', submitted_by: submittedBy }, 'job submitted');
       return this.result(submission, false);
     } catch (err) {
@@ -237,6 +245,22 @@ export class JobClient {
       });
     }
     return jobs;
+  }
+
+  /** What an auditor needs next to the execution: the masked input and the policy in force. */
+  private policyRecord(definition: JobDefinition, submission: ResolvedSubmission) {
+    const piiPaths = piiPathsOf(definition.input);
+    return {
+      sanitizedInput: maskPii(submission.input, piiPaths),
+      policy: {
+        taskQueue: this.options.taskQueue,
+        dedupeWindowMs: dedupeWindowMs(definition),
+        onFailedResubmit: definition.onFailedResubmit ?? 'reject',
+        deadLetter: deadLetterPlan(definition),
+        steps: planFor(definition),
+        piiFields: piiPaths.map((p) => p.join('.')),
+      },
+    };
   }
 
   private assertSameInput(jobId: string, existingHash: string, submittedHash: string): void {

@@ -149,3 +149,23 @@ test('with allow-retry, resubmitting the key of an abandoned job starts a new ru
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 2), 2);
   assert.equal((await h.ledger.getJobById(jobId))?.status, 'Completed');
 });
+
+test('a submission records who, what, the masked input and the policy in force, in the memo and the ledger', async () => {
+  const recipientId = unique('memo');
+  const { jobId } = await h.jobs.submit('greeting.send', { recipientId }, { submittedBy: 'auditor-check' });
+  const description = await env.client.workflow.getHandle(jobId).describe();
+  const memo = description.memo as Record<string, any>;
+  assert.equal(memo.submittedBy, 'auditor-check');
+  assert.equal(memo.definitionVersion, 1);
+  assert.match(memo.inputHash, /^[0-9a-f]{64}$/);
+  assert.equal(memo.policy.taskQueue, h.taskQueue);
+  assert.equal(memo.policy.dedupeWindowMs, 30 * 24 * 3600 * 1000);
+  assert.deepEqual(memo.policy.steps.map((s: { name: string }) => s.name), ['compose', 'deliver']);
+  assert.equal(memo.policy.steps[0].retry.maxAttempts, 5);
+  assert.deepEqual(memo.sanitizedInput, { recipientId, language: 'en' }, 'greeting.send has no PII field to mask');
+  assert.deepEqual(memo.policy.piiFields, []);
+  assert.ok(description.startTime instanceof Date, 'server time of the submission');
+  const submitted = (await h.ledger.events({ jobId })).find((e) => e.kind === 'job.submitted');
+  assert.deepEqual((submitted?.data as Record<string, unknown>).policy, memo.policy);
+  assert.equal((submitted?.data as Record<string, unknown>).submittedBy, 'auditor-check');
+});
