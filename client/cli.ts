@@ -31,6 +31,8 @@ commands:
   dlq list [--type T] [--json]                     jobs parked in the dead letter
   dlq retry|skip|compensate|abandon <jobId> --operator ID --reason TEXT [--json]
                                                    resolve a dead-lettered job (recorded with identity and reason)
+  cancel|terminate <jobId> --operator ID --reason TEXT
+                                                   stop a job; identity and reason go to the ledger trail
   diagnose <jobId> [--json]                        the failure context: step, class, root cause, masked input,
                                                    recent events, remediation hint and runbook link
   list [--type T] [--status S] [--query Q] [--limit N] [--json]
@@ -102,7 +104,7 @@ async function run(argv: string[], output: Output): Promise<number> {
     print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
     return ExitCode.ok;
   }
-  if (!['submit', 'status', 'dlq', 'diagnose', 'list'].includes(name)) throw new UsageError(`unknown command '${name}'`);
+  if (!['submit', 'status', 'dlq', 'diagnose', 'list', 'cancel', 'terminate'].includes(name)) throw new UsageError(`unknown command '${name}'`);
   if (name === 'list') return list(values, output);
   const [target, dlqJob] = rest;
   if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
@@ -133,6 +135,9 @@ async function run(argv: string[], output: Output): Promise<number> {
         reason: values.reason ?? '',
       });
       print(output, { jobId: dlqJob, ...result }, `${dlqJob}: ${result.action} accepted`);
+    } else if (name === 'cancel' || name === 'terminate') {
+      await connected.jobs.stop(target, name, { operator: values.operator ?? '', reason: values.reason ?? '' });
+      print(output, { jobId: target, action: name, accepted: true }, `${target}: ${name} sent`);
     } else if (name === 'diagnose') {
       const context = await connected.jobs.diagnose(target);
       print(output, { jobId: target, failure: context }, context ? formatFailure(target, context) : `${target}: no failure recorded`);

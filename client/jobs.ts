@@ -54,6 +54,10 @@ export const OperatorActionInput = z.object({
 });
 export type OperatorActionInput = z.infer<typeof OperatorActionInput>;
 
+/** Who stops a job and why: required for cancel and terminate. */
+export const OperatorIdentity = OperatorActionInput.pick({ operator: true, reason: true });
+export type OperatorIdentity = z.infer<typeof OperatorIdentity>;
+
 /** An operator action the client refused before sending (zod issues) or the job refused (not parked...). */
 export class OperatorActionRejectedError extends Error {
   override readonly name = 'OperatorActionRejectedError';
@@ -220,6 +224,30 @@ export class JobClient {
       if (err instanceof WorkflowUpdateFailedError) throw new OperatorActionRejectedError(jobId, err.cause?.message ?? err.message);
       if (err instanceof WorkflowNotFoundError) throw new OperatorActionRejectedError(jobId, 'the job closed before the action arrived');
       throw err;
+    }
+  }
+
+  /**
+   * Stops a job, recording the operator and reason in the ledger trail first. `cancel` lets the workflow
+   * record its end (status Abandoned); `terminate` stops it at once, with the reason in history.
+   */
+  async stop(jobId: string, how: 'cancel' | 'terminate', input: OperatorIdentity): Promise<void> {
+    const parsed = OperatorIdentity.safeParse(input);
+    if (!parsed.success) {
+      throw new OperatorActionRejectedError(jobId, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), parsed.error.issues);
+    }
+    const { operator, reason } = parsed.data;
+    const handle = this.options.client.workflow.getHandle(jobId);
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') throw new OperatorActionRejectedError(jobId, `the job is closed (${status.name})`);
+    await this.options.ledger.recordJobEvent(jobId, `operator.${how}`, { operator, reason });
+    if (how === 'cancel') {
+      await handle.cancel();
+      return;
+    }
+    await handle.terminate(`${reason} (operator: ${operator})`);
+    if (await this.options.ledger.getJobById(jobId)) {
+      await this.options.ledger.updateJobStatus(jobId, JobLedgerStatus.Abandoned, { terminatedBy: operator, reason });
     }
   }
 

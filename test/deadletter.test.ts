@@ -123,3 +123,24 @@ test('diagnose (CLI) shows the failure context with no PII value from the input'
   assert.ok(failure.events.some((e: { status: string }) => e.status === 'Running'));
   await h.jobs.act(jobId, { action: 'abandon', operator: 'erin', reason: 'diagnosed' });
 });
+
+test('cancel and terminate through the CLI record the operator and reason; cancel ends the job Abandoned', async () => {
+  const cliEnv = { TEMPORAL_ADDRESS: env.address, JOBLEDGER_LEDGER_PATH: join(h.dir, 'ledger.db'), LOG_LEVEL: 'warn' };
+  const cancelled = await parked();
+  const missing = await cli(['cancel', cancelled, '--operator', 'frank', '--json'], cliEnv);
+  assert.equal(missing.code, 2, 'a reason is required');
+  const r = await cli(['cancel', cancelled, '--operator', 'frank', '--reason', 'customer withdrew', '--json'], cliEnv);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await waitForCount(env.client, `WorkflowId="${cancelled}" AND JobStatus="Abandoned" AND ExecutionStatus="Canceled"`, 1), 1);
+  assert.deepEqual((await h.ledger.events({ jobId: cancelled })).find((e) => e.kind === 'operator.cancel')?.data, { operator: 'frank', reason: 'customer withdrew' });
+
+  const terminated = await parked();
+  const t = await cli(['terminate', terminated, '--operator', 'grace', '--reason', 'runaway job', '--json'], cliEnv);
+  assert.equal(t.code, 0, t.stderr);
+  const description = await env.client.workflow.getHandle(terminated).describe();
+  assert.equal(description.status.name, 'TERMINATED');
+  const history = await env.client.workflow.getHandle(terminated).fetchHistory();
+  const reason = history.events?.find((e) => e.workflowExecutionTerminatedEventAttributes)?.workflowExecutionTerminatedEventAttributes?.reason;
+  assert.equal(reason, 'runaway job (operator: grace)');
+  assert.equal((await h.ledger.getJobById(terminated))?.status, 'Abandoned');
+});

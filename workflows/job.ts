@@ -9,7 +9,9 @@
  */
 import {
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   defineQuery,
   defineUpdate,
   log,
@@ -285,32 +287,42 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     failure && { message: failure.message, errorClass: failure.errorClass, step: failure.step };
 
   const completed: StepPlan[] = [];
-  for (let i = 0; i < plan.steps.length; ) {
-    const step = plan.steps[i]!;
-    enterStep(step.name);
-    try {
-      state.results[step.name] = await activity(step.activityType, step, step.retry)(stepArgs(step.name));
-      completed.push(step);
-      if (state.status !== JobStatus.Running) mark(JobStatus.Running);
-      i++;
-      continue;
-    } catch (err) {
-      const facts = factsOf(err);
-      const failure = failureContext(step.name, 'step', facts);
-      state.failure = failure;
-      upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
-      log.warn('step failed for good', { job_id: jobId, job_type: plan.jobType, step: step.name, error_class: facts.errorClass });
-      // A permanent failure after reversible work: undo it. Anything else waits for an operator.
-      if (isPermanent(facts.errorClass) && completed.some((s) => s.compensation)) return unwind(completed, failure);
-      const action = await park(failure);
-      if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) });
-      if (action.action === 'compensate') return unwind(completed, failure);
-      if (action.action === 'skip') {
-        state.results[step.name] = { skipped: true, by: action.operator };
+  const runSteps = async (): Promise<JobResult> => {
+    for (let i = 0; i < plan.steps.length; ) {
+      const step = plan.steps[i]!;
+      enterStep(step.name);
+      try {
+        state.results[step.name] = await activity(step.activityType, step, step.retry)(stepArgs(step.name));
+        completed.push(step);
+        if (state.status !== JobStatus.Running) mark(JobStatus.Running);
         i++;
+        continue;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const facts = factsOf(err);
+        const failure = failureContext(step.name, 'step', facts);
+        state.failure = failure;
+        upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
+        log.warn('step failed for good', { job_id: jobId, job_type: plan.jobType, step: step.name, error_class: facts.errorClass });
+        // A permanent failure after reversible work: undo it. Anything else waits for an operator.
+        if (isPermanent(facts.errorClass) && completed.some((s) => s.compensation)) return unwind(completed, failure);
+        const action = await park(failure);
+        if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) });
+        if (action.action === 'compensate') return unwind(completed, failure);
+        if (action.action === 'skip') {
+          state.results[step.name] = { skipped: true, by: action.operator };
+          i++;
+        }
+        mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Running);
       }
-      mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Running);
     }
+    return close(JobStatus.Completed, {});
+  };
+  try {
+    return await runSteps();
+  } catch (err) {
+    // Cancelled by an operator (`jobledger cancel`): record the end before the cancellation closes the run.
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => close(JobStatus.Abandoned, { cancelled: true }));
+    throw err;
   }
-  return close(JobStatus.Completed, {});
 }
