@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
+import { jobLogFields } from '../common/logfields';
 import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
@@ -118,7 +119,16 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
   const { info } = context;
   const key = stepKey(args.jobId, work.name);
   const owner = { identity: deps.workerIdentity ?? `${hostname()}:${process.pid}`, attempt: info.attempt };
-  const log = deps.logger.child({ job_id: args.jobId, job_type: args.jobType, step: work.name, attempt_number: info.attempt });
+  const log = deps.logger.child(
+    jobLogFields({
+      job_id: args.jobId,
+      job_type: args.jobType,
+      step: work.name,
+      attempt_number: info.attempt,
+      ...(args.parentJobId && { parent_job_id: args.parentJobId }),
+      ...(args.correlationId && { correlation_id: args.correlationId }),
+    }),
+  );
   let claim;
   try {
     claim = await deps.ledger.claimStep({
@@ -130,16 +140,16 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
       requestHash: hashOf(args.input),
     });
   } catch (err) {
-    if (err instanceof StepInProgressError) log.warn({ status: 'in_progress' }, 'step is held by another attempt; retrying later');
+    if (err instanceof StepInProgressError) log.warn({ status: 'in_progress', outcome: 'retry' }, 'step is held by another attempt; retrying later');
     throw toApplicationFailure(err, { attempt: info.attempt, retry: work.retry });
   }
   const meter = context.metricMeter;
   if (claim.kind === 'completed') {
     meter.createCounter(Metric.ledgerHits).add(1, { job_type: args.jobType, step: work.name });
-    log.info({ outcome: 'replayed' }, 'step already completed; returning the recorded result');
+    log.info({ status: 'completed', outcome: 'replayed' }, 'step already completed; returning the recorded result');
     return claim.result;
   }
-  log.info({ status: 'executing', takeover: claim.takeover }, 'step started');
+  log.info({ status: 'executing', outcome: null, takeover: claim.takeover }, 'step started');
   const ctx = {
     jobId: args.jobId,
     jobType: args.jobType,

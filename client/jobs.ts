@@ -14,6 +14,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
+import { jobLogFields } from '../common/logfields';
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
 import type { Logger } from '../core/logging';
@@ -126,7 +127,14 @@ export class JobClient {
     const submission = resolveSubmission(definition, input, opts.key);
     const submittedBy = opts.submittedBy ?? this.options.submittedBy;
     if (!submittedBy) throw new MissingSubmitterError();
-    const log = this.options.logger.child({ job_id: submission.jobId, job_type: jobType });
+    const log = this.options.logger.child(
+      jobLogFields({
+        job_id: submission.jobId,
+        job_type: jobType,
+        ...(opts.parentJobId && { parent_job_id: opts.parentJobId }),
+        ...(opts.correlationId && { correlation_id: opts.correlationId }),
+      }),
+    );
 
     const known = await this.options.ledger.findJob(jobKey(jobType, submission.idempotencyKey));
     let reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.REJECT_DUPLICATE;

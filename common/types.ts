@@ -101,6 +101,8 @@ export interface StepArgs {
   input: unknown;
   /** Results of the steps that already completed, by step name. */
   results: Record<string, unknown>;
+  correlationId?: string;
+  parentJobId?: string;
 }
 
 export interface JobResult {

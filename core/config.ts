@@ -38,6 +38,8 @@ export const Config = z.object({
   JOBLEDGER_EMAIL_URL: z.string().url().optional(),
   /** Worker identity, written into step leases. Default: the SDK's `<pid>@<host>`. */
   JOBLEDGER_WORKER_IDENTITY: z.string().min(1).optional(),
+  /** Where `npm run demo` writes its JSON log lines. Default `.jobledger/demo.log`. */
+  JOBLEDGER_DEMO_LOG: z.string().min(1).default('.jobledger/demo.log'),
   /** pino level. Default `info`. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -4,8 +4,12 @@
  */
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
+import { jobLogFields } from '../common/logfields';
 
 export type Logger = PinoLogger;
+
+/** Log fields that may hold payloads or personal data. */
+export const REDACTED_PATHS = ['input', '*.input', 'email', '*.email', 'customer', '*.customer', 'to', 'payload', '*.payload'];
 
 export function createLogger(options: { level?: string; name?: string } = {}, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -14,6 +18,8 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
       base: { service: options.name ?? 'jobledger' },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
+      // Defence in depth: job code never logs inputs, but if it does, these never leave in clear.
+      redact: { paths: REDACTED_PATHS, censor: '***' },
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
@@ -26,7 +32,11 @@ export class PinoSdkLogger implements SdkLogger {
   constructor(private readonly pino: Logger) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    this.pino[SDK_TO_PINO[level]](meta ?? {}, message);
+    // Workflow log metadata crosses the sandbox boundary without its null fields: restore the fixed set.
+    const fields = meta && typeof meta.job_id === 'string' && typeof meta.job_type === 'string'
+      ? { ...jobLogFields({ job_id: meta.job_id, job_type: meta.job_type }), ...meta }
+      : (meta ?? {});
+    this.pino[SDK_TO_PINO[level]](fields, message);
   }
   trace(message: string, meta?: LogMetadata): void {
     this.log('TRACE', message, meta);

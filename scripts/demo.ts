@@ -6,7 +6,7 @@
  * .jobledger/demo.log as JSON lines.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
@@ -57,7 +57,8 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, JOBLEDGER_SUBMITTED_BY: process.env.JOBLEDGER_SUBMITTED_BY ?? 'demo-script' });
   const stateDir = join(ROOT, '.jobledger');
   mkdirSync(stateDir, { recursive: true });
-  const logPath = join(stateDir, 'demo.log');
+  const logPath = config.JOBLEDGER_DEMO_LOG;
+  mkdirSync(dirname(logPath), { recursive: true });
   const logger = createLogger({ level: 'info', name: 'jobledger-demo' }, pino.destination({ dest: logPath, sync: true }));
   Runtime.install({ logger: new PinoSdkLogger(logger) });
 

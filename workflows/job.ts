@@ -34,6 +34,7 @@ import {
   STATE_QUERY,
 } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
+import { jobLogFields, type JobLogFields } from '../common/logfields';
 import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
 import {
@@ -148,6 +149,16 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   let pending: OperatorAction | undefined;
 
   const now = () => new Date().toISOString();
+  const fields = (extra: Partial<JobLogFields> = {}): JobLogFields =>
+    jobLogFields({
+      job_id: jobId,
+      job_type: args.jobType,
+      status: state.status,
+      ...(args.parentJobId && { parent_job_id: args.parentJobId }),
+      ...(args.correlationId && { correlation_id: args.correlationId }),
+      ...(state.step && { step: state.step }),
+      ...extra,
+    });
   const note = (status: string, step?: string, text?: string) => {
     events.push({ at: now(), status, ...(step && { step }), ...(text && { note: text }) });
     if (events.length > EVENTS_KEPT) events.shift();
@@ -192,13 +203,13 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     plan = await prepare(args);
   } catch (err) {
     mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: factsOf(err).errorClass }]);
-    log.error('job rejected', { job_id: jobId, job_type: args.jobType, status: state.status, outcome: 'rejected' });
+    log.error('job rejected', { ...fields({ outcome: 'rejected' }) });
     throw err;
   }
   state.plan = plan;
   metricMeter.createCounter(Metric.jobsStarted).add(1, { job_type: plan.jobType });
   upsertSearchAttributes([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
-  log.info('job started', { job_id: jobId, job_type: plan.jobType, status: state.status, definition_version: plan.definitionVersion });
+  log.info('job started', { ...fields(), definition_version: plan.definitionVersion });
 
   const stepArgs = (name: string): StepArgs => ({
     jobId,
@@ -207,6 +218,8 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     idempotencyKey: plan.idempotencyKey,
     input: plan.input,
     results: { ...state.results },
+    ...(args.correlationId && { correlationId: args.correlationId }),
+    ...(args.parentJobId && { parentJobId: args.parentJobId }),
   });
 
   const close = async (status: JobStatus, outcome: Record<string, unknown>): Promise<JobResult> => {
@@ -215,7 +228,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     metricMeter.createCounter(Metric.jobsClosed).add(1, tags);
     metricMeter.createHistogram(Metric.jobDuration, 'int', 'ms').record(Date.now() - workflowInfo().startTime.getTime(), tags);
     await finish({ jobId, status, outcome });
-    log.info('job closed', { job_id: jobId, job_type: plan.jobType, status, outcome: status.toLowerCase() });
+    log.info('job closed', { ...fields({ outcome: status.toLowerCase() }) });
     return { jobId, status, results: state.results, ...outcome };
   };
 
@@ -226,14 +239,14 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
     metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: plan.jobType, error_class: failure.errorClass });
     await record({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
-    log.warn('job dead-lettered', { job_id: jobId, job_type: plan.jobType, step: failure.step, status: state.status, error_class: failure.errorClass });
+    log.warn('job dead-lettered', { ...fields({ step: failure.step, outcome: 'dead-lettered' }), error_class: failure.errorClass });
     const acted = await condition(() => pending !== undefined, plan.deadLetter.timeoutMs);
     const action: OperatorAction = acted
       ? pending!
       : { action: plan.deadLetter.onTimeout, operator: 'system:parking-timeout', reason: `parked longer than ${plan.deadLetter.timeoutMs} ms` };
     if (!acted) state.actions.push({ ...action, at: now() });
     await record({ jobId, kind: `operator.${action.action}`, data: { operator: action.operator, reason: action.reason, step: failure.step } });
-    log.info('operator action', { job_id: jobId, job_type: plan.jobType, step: failure.step, action: action.action, operator: action.operator });
+    log.info('operator action', { ...fields({ step: failure.step, outcome: action.action }), operator: action.operator });
     return action;
   };
 
@@ -303,7 +316,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
         const failure = failureContext(step.name, 'step', facts);
         state.failure = failure;
         upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
-        log.warn('step failed for good', { job_id: jobId, job_type: plan.jobType, step: step.name, error_class: facts.errorClass });
+        log.warn('step failed for good', { ...fields({ step: step.name, outcome: 'failure' }), error_class: facts.errorClass });
         // A permanent failure after reversible work: undo it. Anything else waits for an operator.
         if (isPermanent(facts.errorClass) && completed.some((s) => s.compensation)) return unwind(completed, failure);
         const action = await park(failure);
