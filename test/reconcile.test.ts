@@ -1,0 +1,200 @@
+/**
+ * `reconcile` on the real dev server with the sandbox providers and a real ledger. A small demo-like run
+ * (three fulfilled orders, one compensated, one greeting) reconciles clean; a ledger row changed behind
+ * the ledger's back and a charge made outside any job are each reported; an archive export reconciles
+ * clean, a job closed after it is "not yet archived", and pruned leaves still count.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { appendLeaves, generateKeyPair, pruneArchive, signerFrom } from '../audit/archive';
+import { closedJobEntries } from '../client/audit-export';
+import { reconcile, formatReport, type ReconcileReport, type ReconcileSources } from '../client/reconcile';
+import type { JobResult } from '../common/types';
+import type { JobDefinition } from '../jobs/define';
+import { greetingJob } from '../jobs/greeting';
+import { orderFulfillJob } from '../jobs/order';
+import type { Sandbox } from '../sandbox';
+import { order } from './fixtures/orders';
+import { createHarness, type Harness } from './helpers/harness';
+import { withSandbox } from './helpers/sandbox';
+import { startDevServer, tempDir, unique } from './helpers/servers';
+import { waitForCount } from './helpers/visibility';
+
+let env: TestWorkflowEnvironment;
+let sandbox: Sandbox;
+let h: Harness;
+let running: Promise<void>;
+let compensatedJobId: string;
+
+async function runJob(jobType: string, input: unknown): Promise<JobResult> {
+  const { jobId } = await h.jobs.submit(jobType, input);
+  return env.client.workflow.getHandle(jobId).result();
+}
+
+/** Waits until visibility shows `closed` closed jobs, then reconciles (retrying while visibility settles). */
+async function reconcileAfter(closed: number, extra: Partial<ReconcileSources> = {}): Promise<ReconcileReport> {
+  assert.equal(await waitForCount(env.client, 'JobType IS NOT NULL AND ExecutionStatus != "Running"', closed), closed);
+  return reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls, settleMs: 10_000, ...extra });
+}
+
+function row(report: ReconcileReport, jobType: string, status: string) {
+  return report.rows.find((r) => r.jobType === jobType && r.status === status);
+}
+
+before(async () => {
+  env = await startDevServer();
+  sandbox = await withSandbox();
+  h = await createHarness(env, [orderFulfillJob as JobDefinition, greetingJob as JobDefinition], { services: sandbox.urls });
+  running = h.worker.run();
+
+  // The demo-like run: three fulfilled orders, one compensated (its receipt is refused), one greeting.
+  for (let i = 0; i < 3; i++) assert.equal((await runJob('order.fulfill', order(unique('ord')))).status, 'Completed');
+  sandbox.email.setFaults({ failNext: { count: 1, status: 400 } });
+  const refused = await runJob('order.fulfill', order(unique('ord-comp')));
+  sandbox.email.setFaults({});
+  assert.equal(refused.status, 'Compensated');
+  compensatedJobId = refused.jobId;
+  assert.equal((await runJob('greeting.send', { recipientId: unique('r') })).status, 'Completed');
+});
+
+after(async () => {
+  h?.worker.shutdown();
+  await running;
+  await h?.ledger.close();
+  await sandbox?.stop();
+  await env?.teardown();
+});
+
+test('after a demo-like run, reconcile is clean and counts exactly what was run', async () => {
+  const report = await reconcileAfter(5);
+  assert.deepEqual(report.discrepancies, [], formatReport(report));
+  assert.equal(report.ok, true);
+  assert.deepEqual(
+    report.rows.map((r) => [r.jobType, r.status, r.temporal, r.ledger]),
+    [
+      ['greeting.send', 'Completed', 1, 1],
+      ['order.fulfill', 'Completed', 3, 3],
+      ['order.fulfill', 'Compensated', 1, 1],
+    ],
+  );
+  const { unattributed, ...effects } = report.effects!;
+  assert.deepEqual(unattributed, []);
+  assert.deepEqual(effects, {
+    jobType: 'order.fulfill',
+    completed: 3,
+    mayHoldEffects: 0,
+    charges: 4,
+    refundedCharges: 1,
+    netCharges: 3,
+    reservations: 4,
+    releases: 1,
+    netReservations: 3,
+    emails: 3,
+  });
+  assert.match(formatReport(report), /OK: the sources agree/);
+});
+
+test('a ledger job row changed to Completed behind the ledger is reported under order.fulfill Completed and Compensated', async () => {
+  const db = new Database(join(h.dir, 'ledger.db'));
+  try {
+    assert.equal(db.prepare(`UPDATE jobs SET status = 'Completed' WHERE job_id = ?`).run(compensatedJobId).changes, 1);
+    const report = await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls });
+    assert.equal(report.ok, false);
+    const ledgerIssues = report.discrepancies.filter((d) => d.kind === 'ledger');
+    assert.deepEqual(
+      ledgerIssues.map((d) => [d.jobType, d.status, d.expected, d.actual]),
+      [
+        ['order.fulfill', 'Completed', 3, 4],
+        ['order.fulfill', 'Compensated', 1, 0],
+      ],
+    );
+    assert.equal(report.discrepancies.length, 2, formatReport(report));
+    assert.match(formatReport(report), /ledger order\.fulfill \/ Completed: expected 3, found 4/);
+  } finally {
+    db.prepare(`UPDATE jobs SET status = 'Compensated' WHERE job_id = ?`).run(compensatedJobId);
+    db.close();
+  }
+  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls })).ok, true);
+});
+
+test('an extra charge applied directly to the payments provider is reported as a charge discrepancy', async () => {
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`${sandbox.urls.payments}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': unique('manual') },
+      body: JSON.stringify(body),
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()) as { id: string };
+  };
+  const charge = await post('/charges', { orderId: unique('manual-order'), customerId: 'cus_1', amount: 100, currency: 'EUR' });
+  const report = await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls });
+  assert.equal(report.ok, false);
+  assert.deepEqual(
+    report.discrepancies.map((d) => [d.kind, d.jobType, d.effect, d.expected, d.actual]),
+    [['effects', 'order.fulfill', 'charge', 3, 4]],
+    formatReport(report),
+  );
+  assert.equal(report.effects?.unattributed.length, 1);
+  assert.match(report.discrepancies[0]!.detail, /applied outside any order\.fulfill job/);
+
+  // Refunding it in full nets it out again.
+  await post('/refunds', { chargeId: charge.id, amount: 100 });
+  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls })).ok, true);
+});
+
+test('an archive export reconciles clean; a job closed after it is reported as not yet archived, and pruned leaves still count', async () => {
+  const keyDir = tempDir('jobledger-reconcile-key-');
+  const archiveDir = join(tempDir('jobledger-reconcile-archive-'), 'archive');
+  const { privateKeyFile } = await generateKeyPair(keyDir);
+  const signer = await signerFrom({ keyFile: privateKeyFile });
+  const entries = await closedJobEntries(h.client, h.ledger);
+  assert.equal(entries.length, 5);
+  assert.equal((await appendLeaves(archiveDir, entries, signer)).added, 5);
+
+  const exported = await reconcileAfter(5, { archiveDir });
+  assert.deepEqual(exported.discrepancies, [], formatReport(exported));
+  assert.deepEqual(
+    exported.rows.map((r) => [r.jobType, r.status, r.temporal, r.archive, r.notYetArchived]),
+    [
+      ['greeting.send', 'Completed', 1, 1, 0],
+      ['order.fulfill', 'Completed', 3, 3, 0],
+      ['order.fulfill', 'Compensated', 1, 1, 0],
+    ],
+  );
+
+  assert.equal((await runJob('greeting.send', { recipientId: unique('late') })).status, 'Completed');
+  const later = await reconcileAfter(6, { archiveDir });
+  assert.equal(later.ok, true, formatReport(later));
+  assert.deepEqual(row(later, 'greeting.send', 'Completed'), {
+    jobType: 'greeting.send',
+    status: 'Completed',
+    temporal: 2,
+    ledger: 2,
+    archive: 1,
+    notYetArchived: 1,
+  });
+  assert.match(formatReport(later), /NOT YET ARCHIVED/);
+
+  assert.equal(await pruneArchive(archiveDir, { before: new Date(Date.now() + 60_000) }), 5);
+  const pruned = await reconcileAfter(6, { archiveDir });
+  assert.equal(pruned.ok, true, formatReport(pruned));
+  assert.deepEqual(pruned.archive?.pruned, { 'order.fulfill': 4, 'greeting.send': 1 });
+  assert.equal(row(pruned, 'order.fulfill', 'Completed')?.archive, 0);
+});
+
+test('--since limits every source to the jobs started since then', async () => {
+  const since = new Date();
+  assert.equal((await runJob('order.fulfill', order(unique('ord-since')))).status, 'Completed');
+  const report = await reconcileAfter(7, { since });
+  assert.equal(report.ok, true, formatReport(report));
+  assert.deepEqual(
+    report.rows.map((r) => [r.jobType, r.status, r.temporal, r.ledger]),
+    [['order.fulfill', 'Completed', 1, 1]],
+  );
+  assert.equal(report.effects?.netCharges, 1);
+  assert.equal(report.effects?.emails, 1);
+});
