@@ -13,7 +13,14 @@
 #   TEMPORAL_NAMESPACE=default  namespace the jobs run in
 #   TEMPORAL_RETENTION=72h      closed-workflow retention set on that namespace
 #   TEMPORAL_STATE_DIR=.temporal  where the SQLite file, PID file and log live
-#   TEMPORAL_CODEC_ENDPOINT=    remote codec endpoint for the Web UI (empty: none)
+#   TEMPORAL_CODEC=on           also run the codec server (codec/main.ts) and point the Web UI at it; `off` to skip
+#   TEMPORAL_CODEC_PORT=8081    codec server port, bound to 127.0.0.1
+#
+# Payload encryption: on the first `up`, .temporal/codec.env is created (mode 600) with a fresh AES-256
+# key and two bearer tokens (auditor, viewer). `env` exports JOBLEDGER_CODEC_KEYS from it, so clients and
+# workers started after `eval "$(./temporal-dev.sh env)"` store only ciphertext in history. The Web UI
+# sends no token; the codec server gives it the viewer role (PII masked). Auditors use their token:
+#   temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer <auditor token>"
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,18 +32,75 @@ state="${TEMPORAL_STATE_DIR:-$root/.temporal}"
 pid_file="$state/server.pid"
 log_file="$state/server.log"
 address="127.0.0.1:$port"
+codec="${TEMPORAL_CODEC:-on}"
+codec_port="${TEMPORAL_CODEC_PORT:-8081}"
+codec_env="$state/codec.env"
+codec_pid_file="$state/codec.pid"
 
 cli() {
   if [ -z "${resolved_cli:-}" ]; then resolved_cli="$("$root/scripts/resolve-temporal.sh" cli)"; fi
   echo "$resolved_cli"
 }
 
-running_pid() {
-  [ -f "$pid_file" ] || return 1
+# Prints the PID recorded in file $1 if that process is alive.
+alive_pid() {
+  [ -f "$1" ] || return 1
   local pid
-  pid="$(cat "$pid_file")"
+  pid="$(cat "$1")"
   kill -0 "$pid" 2>/dev/null || return 1
   echo "$pid"
+}
+running_pid() { alive_pid "$pid_file"; }
+
+codec_enabled() { [ "$codec" = "on" ] && [ -x "$root/node_modules/.bin/tsx" ]; }
+
+# Creates the codec keys and tokens once; they stay in $state, readable by this user only.
+ensure_codec_env() {
+  [ -f "$codec_env" ] && return 0
+  (umask 077 && node -e '
+    const { randomBytes } = require("node:crypto");
+    const keys = JSON.stringify({ current: "k1", keys: { k1: randomBytes(32).toString("base64") } });
+    const tokens = JSON.stringify({ [randomBytes(24).toString("hex")]: "auditor", [randomBytes(24).toString("hex")]: "viewer" });
+    console.log(`JOBLEDGER_CODEC_KEYS='"'"'${keys}'"'"'`);
+    console.log(`JOBLEDGER_CODEC_TOKENS='"'"'${tokens}'"'"'`);
+    console.log("JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer");
+  ' >"$codec_env")
+}
+
+codec_up() {
+  codec_enabled || return 0
+  alive_pid "$codec_pid_file" >/dev/null && return 0
+  ensure_codec_env
+  (
+    set -a
+    # shellcheck disable=SC1090
+    source "$codec_env"
+    export TEMPORAL_UI_URL="http://127.0.0.1:$ui_port"
+    cd "$root"
+    nohup node_modules/.bin/tsx codec/main.ts --port "$codec_port" >>"$state/codec.log" 2>&1 </dev/null &
+    echo $! >"$codec_pid_file"
+  )
+  for _ in $(seq 1 60); do
+    grep -q '"url"' "$state/codec.log" 2>/dev/null && return 0
+    alive_pid "$codec_pid_file" >/dev/null || break
+    sleep 0.25
+  done
+  echo "codec server did not start (log: $state/codec.log)" >&2
+  exit 1
+}
+
+stop_pid_file() {
+  local pid
+  if pid="$(alive_pid "$1")"; then
+    kill "$pid"
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+    echo "$pid"
+  fi
+  rm -f "$1"
 }
 
 healthy() { "$(cli)" operator cluster health --address "$address" >/dev/null 2>&1; }
@@ -49,6 +113,7 @@ search_attributes() {
 
 up() {
   mkdir -p "$state"
+  codec_up
   if pid="$(running_pid)"; then
     echo "Temporal dev server already running (pid $pid) on $address"
     return 0
@@ -57,7 +122,7 @@ up() {
     --db-filename "$state/temporal.sqlite" --namespace "$namespace"
     --log-format json --log-level warn --ui-disable-news-fetch)
   while read -r sa; do args+=(--search-attribute "$sa"); done < <(search_attributes)
-  if [ -n "${TEMPORAL_CODEC_ENDPOINT:-}" ]; then args+=(--ui-codec-endpoint "$TEMPORAL_CODEC_ENDPOINT"); fi
+  if codec_enabled; then args+=(--ui-codec-endpoint "http://127.0.0.1:$codec_port"); fi
   local bin
   bin="$(cli)"
   nohup "$bin" "${args[@]}" >>"$log_file" 2>&1 </dev/null &
@@ -74,23 +139,14 @@ up() {
   healthy || { echo "Temporal dev server did not become healthy in 60s (log: $log_file)" >&2; exit 1; }
   "$bin" operator namespace update --address "$address" --namespace "$namespace" --retention "$retention" >/dev/null
   echo "Temporal dev server running (pid $(cat "$pid_file")): gRPC $address, Web UI http://127.0.0.1:$ui_port, namespace $namespace, retention $retention"
+  if codec_enabled; then echo "Codec server running (pid $(cat "$codec_pid_file")): http://127.0.0.1:$codec_port (keys and tokens in $codec_env)"; fi
 }
 
 down() {
   local pid
-  if ! pid="$(running_pid)"; then
-    echo "Temporal dev server is not running"
-    rm -f "$pid_file"
-    return 0
-  fi
-  kill "$pid"
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
-  rm -f "$pid_file"
-  echo "Temporal dev server stopped (pid $pid)"
+  pid="$(stop_pid_file "$codec_pid_file")" && [ -n "$pid" ] && echo "Codec server stopped (pid $pid)"
+  pid="$(stop_pid_file "$pid_file")"
+  if [ -n "$pid" ]; then echo "Temporal dev server stopped (pid $pid)"; else echo "Temporal dev server is not running"; fi
 }
 
 status() {
@@ -108,6 +164,10 @@ env_lines() {
   echo "export TEMPORAL_NAMESPACE=$namespace"
   echo "export TEMPORAL_CLI=$(cli)"
   echo "export TEMPORAL_UI_URL=http://127.0.0.1:$ui_port"
+  if codec_enabled && [ -f "$codec_env" ]; then
+    echo "export $(grep '^JOBLEDGER_CODEC_KEYS=' "$codec_env")"
+    echo "export JOBLEDGER_CODEC_ENDPOINT=http://127.0.0.1:$codec_port"
+  fi
 }
 
 case "${1:-}" in

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
-import { jobLogFields } from '../common/logfields';
+import { jobLogBindings } from '../common/logfields';
 import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
@@ -120,7 +120,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
   const key = stepKey(args.jobId, work.name);
   const owner = { identity: deps.workerIdentity ?? `${hostname()}:${process.pid}`, attempt: info.attempt };
   const log = deps.logger.child(
-    jobLogFields({
+    jobLogBindings({
       job_id: args.jobId,
       job_type: args.jobType,
       step: work.name,

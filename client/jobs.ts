@@ -14,7 +14,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
-import { jobLogFields } from '../common/logfields';
+import { jobLogBindings } from '../common/logfields';
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
 import type { Logger } from '../core/logging';
@@ -128,7 +128,7 @@ export class JobClient {
     const submittedBy = opts.submittedBy ?? this.options.submittedBy;
     if (!submittedBy) throw new MissingSubmitterError();
     const log = this.options.logger.child(
-      jobLogFields({
+      jobLogBindings({
         job_id: submission.jobId,
         job_type: jobType,
         ...(opts.parentJobId && { parent_job_id: opts.parentJobId }),

@@ -23,6 +23,8 @@ const CodecServerEnv = z.object({
   JOBLEDGER_CODEC_PII_PATHS: z.string().optional(),
   /** Comma-separated CORS origins. Default: the Web UI (`TEMPORAL_UI_URL`'s origin, 127.0.0.1:8233, localhost:8233). */
   JOBLEDGER_CODEC_CORS_ORIGINS: z.string().optional(),
+  /** `viewer` gives requests without a token (the local Web UI) masked payloads. Default: unset, 401. */
+  JOBLEDGER_CODEC_ANONYMOUS_ROLE: z.literal('viewer').optional(),
   /** The Web UI, whose origin is allowed by default. */
   TEMPORAL_UI_URL: z.url().optional(),
 });
@@ -72,6 +74,7 @@ export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
     tokens: parseCodecTokens(config.JOBLEDGER_CODEC_TOKENS),
     piiPaths,
     corsOrigins,
+    ...(config.JOBLEDGER_CODEC_ANONYMOUS_ROLE && { anonymousRole: config.JOBLEDGER_CODEC_ANONYMOUS_ROLE }),
   };
 }
 

@@ -33,6 +33,11 @@ export interface CodecServerOptions {
   piiPaths?: readonly JsonPath[];
   /** Origins whose browsers may call the server (CORS). Default: the Web UI, `http://127.0.0.1:8233` and `http://localhost:8233`. */
   corsOrigins?: string[];
+  /**
+   * Role of requests that carry no Authorization header at all (a wrong token is still 401). For the local
+   * dev Web UI, which cannot send tokens: `viewer` lets it show masked payloads. Default none: 401.
+   */
+  anonymousRole?: 'viewer';
   /** Port on 127.0.0.1. Default 0: a free port, reported in `url` and `port`. */
   port?: number;
   /** Largest request body accepted, in bytes; larger ones get 413. Default 16 MiB. */
@@ -230,7 +235,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
         headers.Allow = ALLOWED_METHODS;
         throw new HttpError(405, 'method_not_allowed', `${route} takes POST`);
       }
-      const role = roleOf(req.headers.authorization, tokens);
+      const role = req.headers.authorization === undefined ? options.anonymousRole : roleOf(req.headers.authorization, tokens);
       if (!role) {
         headers['WWW-Authenticate'] = 'Bearer';
         throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required');

@@ -27,3 +27,9 @@ export function jobLogFields(fields: Partial<JobLogFields> & Pick<JobLogFields, 
     ...fields,
   };
 }
+
+/** The fields of a job line that do not change while one step or submission runs (pino child bindings). */
+export function jobLogBindings(fields: Parameters<typeof jobLogFields>[0]): Omit<JobLogFields, 'status' | 'outcome'> {
+  const { status: _status, outcome: _outcome, ...bindings } = jobLogFields(fields);
+  return bindings;
+}

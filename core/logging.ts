@@ -18,6 +18,8 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
       base: { service: options.name ?? 'jobledger' },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
+      // Every line has status and outcome (null unless the call sets them): the fixed job log schema.
+      mixin: () => ({ status: null, outcome: null }),
       // Defence in depth: job code never logs inputs, but if it does, these never leave in clear.
       redact: { paths: REDACTED_PATHS, censor: '***' },
     },

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
 import type { JobClient, OperatorActionInput } from '../client/jobs';
-import { loadConfig } from '../core/config';
+import { dataConverterFrom, loadConfig } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import type { OrderInput } from '../jobs/order';
@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     logger,
     services: sandbox.urls,
     breaker: breakers.breaker,
+    ...(dataConverterFrom(config) && { dataConverter: dataConverterFrom(config)! }),
   });
   const running = worker.run();
   const client = await connectJobClient(config, { logger });

@@ -318,3 +318,14 @@ test('codec main: missing configuration exits with code 2 and a CodecConfigError
   assert.equal(code, 2);
   assert.match(stderr, /CodecConfigError: .*JOBLEDGER_CODEC_KEYS/);
 });
+
+test('codec server: with anonymousRole viewer, a request without a token gets masked payloads; a wrong token is still 401', async (t) => {
+  const server = await start(t, { anonymousRole: 'viewer' });
+  const encoded = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  const res = await post(server, '/decode', { payloads: encoded.map(toJson) });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { payloads: JsonPayload[] };
+  const text = Buffer.from(body.payloads[0]!.data, 'base64').toString('utf8');
+  assert.ok(!text.includes('ann.lee'), 'PII masked for the anonymous viewer');
+  assert.equal((await post(server, '/decode', { payloads: encoded.map(toJson) }, 'not-a-valid-token-at-all')).status, 401);
+});

@@ -20,6 +20,7 @@ before(async () => {
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_STATE_DIR: tempDir('jobledger-dev-'),
     TEMPORAL_RETENTION: '48h',
+    TEMPORAL_CODEC_PORT: String(await freePort()),
   };
   const env = await dev('env');
   cliPath = /export TEMPORAL_CLI=(.+)/.exec(env.stdout)![1]!;
@@ -80,4 +81,18 @@ test('a job started before down is still listed after up', async () => {
     if (!listed.includes(workflowId)) await new Promise((r) => setTimeout(r, 300));
   }
   assert.ok(listed.includes(workflowId), `listed after restart:\n${listed}`);
+});
+
+test('up also runs the codec server, env exports the encryption keys, and down stops both', async () => {
+  const env = await dev('env');
+  assert.match(env.stdout, /^export JOBLEDGER_CODEC_KEYS='\{"current":"k1","keys":\{"k1":"[A-Za-z0-9+/=]{44}"\}\}'$/m);
+  assert.match(env.stdout, new RegExp(`^export JOBLEDGER_CODEC_ENDPOINT=http://127.0.0.1:${settings.TEMPORAL_CODEC_PORT}$`, 'm'));
+  const codecUrl = `http://127.0.0.1:${settings.TEMPORAL_CODEC_PORT}`;
+  const anonymous = await fetch(`${codecUrl}/decode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payloads":[]}' });
+  assert.equal(anonymous.status, 200, 'the Web UI (no token) gets the viewer role');
+  const wrong = await fetch(`${codecUrl}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope-nope-nope-nope' }, body: '{"payloads":[]}' });
+  assert.equal(wrong.status, 401);
+  const down = await dev('down');
+  assert.match(down.stdout, /Codec server stopped/);
+  await assert.rejects(fetch(`${codecUrl}/decode`, { method: 'POST', body: '{}' }));
 });
