@@ -17,6 +17,7 @@ import { auditCommand } from '../audit/cli';
 import './audit-export';
 import { connectJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
+import { formatReport, reconcile } from './reconcile';
 import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { IdempotencyConflictError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
 
@@ -37,6 +38,8 @@ commands:
                                                    recent events, remediation hint and runbook link
   list [--type T] [--status S] [--query Q] [--limit N] [--json]
                                                    find jobs by search attributes, with Web UI links
+  reconcile [--since T] [--archive DIR] [--json]   compare Temporal, the ledger, provider effects and the archive
+                                                   (exit 1 on discrepancies)
   audit export|verify|prove|prune|keygen ...       the tamper-evident archive (\`jobledger audit\` for details)
 `;
 
@@ -78,6 +81,8 @@ function command(argv: string[]) {
       status: { type: 'string' },
       query: { type: 'string' },
       limit: { type: 'string' },
+      since: { type: 'string' },
+      archive: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -104,8 +109,9 @@ async function run(argv: string[], output: Output): Promise<number> {
     print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
     return ExitCode.ok;
   }
-  if (!['submit', 'status', 'dlq', 'diagnose', 'list', 'cancel', 'terminate'].includes(name)) throw new UsageError(`unknown command '${name}'`);
+  if (!['submit', 'status', 'dlq', 'diagnose', 'list', 'reconcile', 'cancel', 'terminate'].includes(name)) throw new UsageError(`unknown command '${name}'`);
   if (name === 'list') return list(values, output);
+  if (name === 'reconcile') return reconcileCommand(values, output);
   const [target, dlqJob] = rest;
   if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
   if (name === 'dlq' && target !== 'list' && !(OPERATOR_ACTIONS as readonly string[]).includes(target)) {
@@ -182,6 +188,29 @@ async function list(values: ReturnType<typeof command>['values'], output: Output
     });
     print(output, jobs, formatJobs(jobs));
     return ExitCode.ok;
+  } finally {
+    await connected.close();
+  }
+}
+
+async function reconcileCommand(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
+  const since = values.since === undefined ? undefined : new Date(values.since);
+  if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
+  const config = loadConfig();
+  const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr) });
+  try {
+    const { JOBLEDGER_PAYMENTS_URL: payments, JOBLEDGER_INVENTORY_URL: inventory, JOBLEDGER_EMAIL_URL: email } = config;
+    const report = await reconcile({
+      client: connected.client,
+      ledger: connected.ledger,
+      namespace: config.TEMPORAL_NAMESPACE,
+      ...(payments && inventory && email && { providers: { payments, inventory, email } }),
+      ...(values.archive !== undefined && { archiveDir: values.archive }),
+      ...(since && { since }),
+      settleMs: 5_000,
+    });
+    print(output, report, formatReport(report));
+    return report.ok ? ExitCode.ok : ExitCode.failure;
   } finally {
     await connected.close();
   }
