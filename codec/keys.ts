@@ -84,20 +84,24 @@ export class Keyring {
 }
 
 /**
+ * A configuration value given as JSON text or already parsed. Text that is not JSON throws
+ * `CodecConfigError` saying what was `expected`, never echoing the (secret) text itself.
+ */
+export function jsonConfig(config: string | unknown, source: string, expected: string): unknown {
+  if (typeof config !== 'string') return config;
+  try {
+    return JSON.parse(config);
+  } catch {
+    throw new CodecConfigError(`${source} is not valid JSON`, [{ code: 'custom', path: [], message: `expected ${expected}`, input: undefined }]);
+  }
+}
+
+/**
  * Builds a keyring from its configuration: the JSON text of `JOBLEDGER_CODEC_KEYS`, or the object
  * itself. Throws `CodecConfigError` (with the zod issues) when it is not valid JSON or not a valid keyring.
  */
 export function parseKeyring(config: string | unknown, source = 'JOBLEDGER_CODEC_KEYS'): Keyring {
-  let value = config;
-  if (typeof config === 'string') {
-    try {
-      value = JSON.parse(config);
-    } catch {
-      throw new CodecConfigError(`${source} is not valid JSON`, [
-        { code: 'custom', path: [], message: 'expected a JSON object { "current": ..., "keys": { ... } }', input: undefined },
-      ]);
-    }
-  }
+  const value = jsonConfig(config, source, 'a JSON object { "current": ..., "keys": { ... } }');
   const parsed = KeyringConfig.safeParse(value);
   if (!parsed.success) throw new CodecConfigError(`${source} is not a valid keyring`, parsed.error.issues);
   return new Keyring(parsed.data.current, parsed.data.keys);

@@ -8,13 +8,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import type { Logger } from '../core/logging';
 import { EncryptionCodec, decryptPayload, encodingOf } from './codec';
-import { CodecConfigError, type Keyring } from './keys';
+import { CodecConfigError, jsonConfig, type Keyring } from './keys';
 import { maskPii, type JsonPath } from './masking';
+import { listenOnLoopback } from '../core/net';
 
 export type CodecRole = 'viewer' | 'auditor';
 
@@ -65,16 +65,7 @@ const TokenEntries = z
  * name tokens by position, never by value.
  */
 export function parseCodecTokens(config: string | unknown, source = 'JOBLEDGER_CODEC_TOKENS'): Record<string, CodecRole> {
-  let value = config;
-  if (typeof config === 'string') {
-    try {
-      value = JSON.parse(config);
-    } catch {
-      throw new CodecConfigError(`${source} is not valid JSON`, [
-        { code: 'custom', path: [], message: 'expected a JSON object { "<token>": "viewer" | "auditor" }', input: undefined },
-      ]);
-    }
-  }
+  const value = jsonConfig(config, source, 'a JSON object { "<token>": "viewer" | "auditor" }');
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CodecConfigError(`${source} is not valid`, [
       { code: 'custom', path: [], message: 'expected an object { "<token>": "viewer" | "auditor" }', input: undefined },
@@ -266,14 +257,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port ?? 0);
 
   return {
     url: `http://127.0.0.1:${port}`,

@@ -12,9 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
+import { listenOnLoopback } from '../core/net';
 
 // ---------------------------------------------------------------------------
 // Faults
@@ -692,14 +692,7 @@ export async function startProvider(options: ProviderOptions): Promise<ProviderH
     pending.add(task);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port ?? 0);
 
   let stopped: Promise<void> | undefined;
   function stop(): Promise<void> {

@@ -8,16 +8,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
 import type { JobClient, OperatorActionInput } from '../client/jobs';
-import { dataConverterFrom, loadConfig } from '../core/config';
+import { loadConfig } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
-import { DEFAULT_JOBS } from '../jobs';
 import type { OrderInput } from '../jobs/order';
-import { openLedger } from '../ledger';
 import { startSandbox, type Sandbox } from '../sandbox';
-import { createJobWorker, openBreaker } from '../workers/worker';
+import { workerFromConfig } from '../workers/worker';
 
 const ROOT = join(__dirname, '..');
 
@@ -64,20 +62,7 @@ async function main(): Promise<void> {
 
   const run = Date.now().toString(36);
   const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
-  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
-  const worker = await createJobWorker({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.JOBLEDGER_TASK_QUEUE,
-    definitions: DEFAULT_JOBS,
-    ledger,
-    logger,
-    services: sandbox.urls,
-    breaker: breakers.breaker,
-    ...(dataConverterFrom(config) && { dataConverter: dataConverterFrom(config)! }),
-  });
+  const { worker, close } = await workerFromConfig(config, logger, { services: sandbox.urls });
   const running = worker.run();
   const client = await connectJobClient(config, { logger });
   const link = (jobId: string) => `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(jobId)}`;
@@ -150,9 +135,7 @@ async function main(): Promise<void> {
     worker.shutdown();
     await running;
     await client.close();
-    breakers.close();
-    await ledger.close();
-    await connection.close();
+    await close();
     await sandbox.stop();
   }
 }

@@ -11,26 +11,22 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OperatorActionRejectedError } from '../client/jobs';
 import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { cli } from './helpers/run';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 
 let env: TestWorkflowEnvironment;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 const attempts = new AttemptLog();
 const SECRET = 'pii-secret-4111111111111111';
 
 before(async () => {
   env = await startDevServer();
-  h = await createHarness(env, [sagaJob(attempts) as JobDefinition]);
-  running = h.worker.run();
+  h = await startHarness(env, [sagaJob(attempts) as JobDefinition]);
 });
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await env?.teardown();
 });
 

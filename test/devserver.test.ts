@@ -12,28 +12,24 @@ import { greetingJob } from '../jobs/greeting';
 import type { JobDefinition } from '../jobs/define';
 import { JobValidationError } from '../jobs/submission';
 import { AttemptLog, flakyJob } from './fixtures/jobs';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
 import { countJobs, waitForCount } from './helpers/visibility';
 
 let env: TestWorkflowEnvironment;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 const attempts = new AttemptLog();
 
 before(async () => {
   env = await startDevServer();
-  h = await createHarness(env, [
+  h = await startHarness(env, [
     greetingJob as JobDefinition,
     flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.reject' }) as JobDefinition,
     flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.retryable', onFailedResubmit: 'allow-retry' }) as JobDefinition,
   ]);
-  running = h.worker.run();
 });
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await env?.teardown();
 });
 

@@ -13,7 +13,7 @@ import { parseKeyring } from '../codec/keys';
 import { startCodecServer } from '../codec/server';
 import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { run } from './helpers/run';
 import { resolveExecutable, startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
@@ -22,20 +22,16 @@ const SECRET = 'card-4242424242424242';
 const keyring = parseKeyring({ current: 'k1', keys: { k1: randomBytes(32).toString('base64') } });
 const tokens = { 'viewer-token-0123456789': 'viewer', 'auditor-token-0123456789': 'auditor' } as const;
 let env: TestWorkflowEnvironment;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 let codec: { url: string; stop(): Promise<void> };
 
 before(async () => {
   env = await startDevServer();
-  h = await createHarness(env, [sagaJob(new AttemptLog()) as JobDefinition], { dataConverter: dataConverterOptions(keyring) });
-  running = h.worker.run();
+  h = await startHarness(env, [sagaJob(new AttemptLog()) as JobDefinition], { dataConverter: dataConverterOptions(keyring) });
   codec = await startCodecServer({ keyring, tokens, piiPaths: [['input', 'secret']] });
 });
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await codec?.stop();
   await env?.teardown();
 });

@@ -10,26 +10,22 @@ import type { JobDefinition } from '../jobs/define';
 import { CircuitBreaker } from '../resilience';
 import { openBreaker } from '../workers/worker';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { freePort, startDevServer, tempDir, testLogger, unique } from './helpers/servers';
 import { join } from 'node:path';
 
 let port: number;
 let env: TestWorkflowEnvironment;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 
 before(async () => {
   port = await freePort();
   testLogger({ metricsPort: port });
   env = await startDevServer();
-  h = await createHarness(env, [sagaJob(new AttemptLog()) as JobDefinition]);
-  running = h.worker.run();
+  h = await startHarness(env, [sagaJob(new AttemptLog()) as JobDefinition]);
 });
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await env?.teardown();
 });
 

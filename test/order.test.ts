@@ -10,27 +10,23 @@ import type { JobDefinition } from '../jobs/define';
 import { orderFulfillJob, type OrderInput } from '../jobs/order';
 import { order } from './fixtures/orders';
 import type { Sandbox } from '../sandbox';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { effectCount, withSandbox } from './helpers/sandbox';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 let clock = Date.now();
 
 before(async () => {
   env = await startDevServer();
   sandbox = await withSandbox();
-  h = await createHarness(env, [orderFulfillJob as JobDefinition], { services: sandbox.urls, now: () => clock });
-  running = h.worker.run();
+  h = await startHarness(env, [orderFulfillJob as JobDefinition], { services: sandbox.urls, now: () => clock });
 });
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await sandbox?.stop();
   await env?.teardown();
 });

@@ -18,15 +18,14 @@ import { greetingJob } from '../jobs/greeting';
 import { orderFulfillJob } from '../jobs/order';
 import type { Sandbox } from '../sandbox';
 import { order } from './fixtures/orders';
-import { createHarness, type Harness } from './helpers/harness';
+import { startHarness, type RunningHarness } from './helpers/harness';
 import { withSandbox } from './helpers/sandbox';
 import { startDevServer, tempDir, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
-let h: Harness;
-let running: Promise<void>;
+let h: RunningHarness;
 let compensatedJobId: string;
 
 async function runJob(jobType: string, input: unknown): Promise<JobResult> {
@@ -47,8 +46,7 @@ function row(report: ReconcileReport, jobType: string, status: string) {
 before(async () => {
   env = await startDevServer();
   sandbox = await withSandbox();
-  h = await createHarness(env, [orderFulfillJob as JobDefinition, greetingJob as JobDefinition], { services: sandbox.urls });
-  running = h.worker.run();
+  h = await startHarness(env, [orderFulfillJob as JobDefinition, greetingJob as JobDefinition], { services: sandbox.urls });
 
   // The demo-like run: three fulfilled orders, one compensated (its receipt is refused), one greeting.
   for (let i = 0; i < 3; i++) assert.equal((await runJob('order.fulfill', order(unique('ord')))).status, 'Completed');
@@ -61,9 +59,7 @@ before(async () => {
 });
 
 after(async () => {
-  h?.worker.shutdown();
-  await running;
-  await h?.ledger.close();
+  await h?.stop();
   await sandbox?.stop();
   await env?.teardown();
 });

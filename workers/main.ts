@@ -3,12 +3,10 @@
  * core/config.ts). SDK logs, workflow logs and activity logs all leave as pino JSON lines on stdout.
  * Stops cleanly on SIGINT or SIGTERM.
  */
-import { NativeConnection, Runtime } from '@temporalio/worker';
-import { dataConverterFrom, loadConfig, servicesFrom } from '../core/config';
+import { Runtime } from '@temporalio/worker';
+import { loadConfig } from '../core/config';
 import { createLogger, PinoSdkLogger } from '../core/logging';
-import { DEFAULT_JOBS } from '../jobs';
-import { openLedger } from '../ledger';
-import { createJobWorker, openBreaker } from './worker';
+import { workerFromConfig } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -19,22 +17,8 @@ async function main(): Promise<void> {
       telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
     }),
   });
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
-  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
+  const { worker, close } = await workerFromConfig(config, logger);
   try {
-    const worker = await createJobWorker({
-      connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.JOBLEDGER_TASK_QUEUE,
-      definitions: DEFAULT_JOBS,
-      ledger,
-      logger,
-      services: servicesFrom(config),
-      breaker: breakers.breaker,
-      ...(dataConverterFrom(config) && { dataConverter: dataConverterFrom(config)! }),
-      ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
-    });
     logger.info(
       { task_queue: config.JOBLEDGER_TASK_QUEUE, address: config.TEMPORAL_ADDRESS, metrics: config.JOBLEDGER_METRICS_PORT > 0 ? `http://127.0.0.1:${config.JOBLEDGER_METRICS_PORT}/metrics` : 'off' },
       'worker started',
@@ -42,9 +26,7 @@ async function main(): Promise<void> {
     await worker.run();
     logger.info('worker stopped');
   } finally {
-    breakers.close();
-    await ledger.close();
-    await connection.close();
+    await close();
   }
 }
 

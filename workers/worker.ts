@@ -12,7 +12,9 @@ import type { Logger } from '../core/logging';
 import { assertAdmissible } from '../jobs/admission';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
-import type { Ledger } from '../ledger';
+import { openLedger, type Ledger } from '../ledger';
+import { dataConverterFrom, servicesFrom, type Config } from '../core/config';
+import { DEFAULT_JOBS } from '../jobs';
 import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
 
 export interface JobWorkerOptions {
@@ -74,4 +76,44 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
     ...(options.dataConverter !== undefined && { dataConverter: options.dataConverter }),
     ...options.extra,
   });
+}
+
+/** A worker built from configuration, with everything it opened. `close()` releases those after `run()` ends. */
+export interface ConfiguredWorker {
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker as `npm run worker` and the demo run it: connection, ledger, shared circuit breakers,
+ * payload encryption and downstream services from the configuration (services can be overridden).
+ */
+export async function workerFromConfig(config: Config, logger: Logger, overrides: { services?: Record<string, string> } = {}): Promise<ConfiguredWorker> {
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
+  const close = async () => {
+    breakers.close();
+    await ledger.close();
+    await connection.close();
+  };
+  try {
+    const dataConverter = dataConverterFrom(config);
+    const worker = await createJobWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.JOBLEDGER_TASK_QUEUE,
+      definitions: DEFAULT_JOBS,
+      ledger,
+      logger,
+      services: overrides.services ?? servicesFrom(config),
+      breaker: breakers.breaker,
+      ...(dataConverter && { dataConverter }),
+      ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
+    });
+    return { worker, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

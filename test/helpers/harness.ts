@@ -65,3 +65,25 @@ export async function createHarness(
   const jobs = new JobClient({ client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
   return { client, taskQueue, ledger, jobs, worker, logger, dir };
 }
+
+/** A harness whose worker is already running. `stop()` shuts the worker down and closes the ledger. */
+export interface RunningHarness extends Harness {
+  stop(): Promise<void>;
+}
+
+export async function startHarness(
+  env: TestWorkflowEnvironment,
+  definitions: readonly JobDefinition[],
+  options: Parameters<typeof createHarness>[2] = {},
+): Promise<RunningHarness> {
+  const h = await createHarness(env, definitions, options);
+  const running = h.worker.run();
+  return {
+    ...h,
+    stop: async () => {
+      h.worker.shutdown();
+      await running;
+      await h.ledger.close();
+    },
+  };
+}
