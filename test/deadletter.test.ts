@@ -64,6 +64,9 @@ for (const [action, expected, compensated] of [
     const recorded = trail.find((e) => e.kind === `operator.${action}`);
     assert.deepEqual(recorded?.data, { operator: 'alice@ops', reason, step: 'confirm' });
     assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="${expected}"`, 1), 1);
+    if (action === 'retry') {
+      assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStep="confirm" AND JobAttempt=2`, 1), 1, 'the retried step is on its second dispatch');
+    }
   });
 }
 

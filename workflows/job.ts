@@ -16,6 +16,7 @@ import {
   defineUpdate,
   log,
   metricMeter,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -82,6 +83,9 @@ const ledgerActivities = proxyLocalActivities<LedgerActivities>({
 const prepare = ledgerActivities[PREPARE_ACTIVITY];
 const finish = ledgerActivities[FINISH_ACTIVITY];
 const record = ledgerActivities[RECORD_ACTIVITY];
+
+/** Patch id of the change that added the `JobAttempt` search attribute (see test/replay.test.ts). */
+export const JOB_ATTEMPT_PATCH = 'job-attempt-search-attribute';
 
 /** Lifecycle events kept for diagnostics. */
 const EVENTS_KEPT = 20;
@@ -168,10 +172,15 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     note(status, state.step);
     upsertSearchAttributes([{ key: SA.JobStatus, value: status }, ...extra]);
   };
+  // How many times the current step has been dispatched (operator retries start it again).
+  let dispatches = 0;
   const enterStep = (name: string) => {
+    dispatches = state.step === name ? dispatches + 1 : 1;
     state.step = name;
     note(state.status, name, 'dispatched');
-    upsertSearchAttributes([{ key: SA.JobStep, value: name }]);
+    // Version 2 of the workflow also publishes JobAttempt; runs recorded before it replay unchanged.
+    const withAttempt = patched(JOB_ATTEMPT_PATCH);
+    upsertSearchAttributes([{ key: SA.JobStep, value: name }, ...(withAttempt ? [{ key: SA.JobAttempt, value: dispatches }] : [])]);
   };
 
   setHandler(jobStateQuery, () => state);
