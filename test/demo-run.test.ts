@@ -1,20 +1,23 @@
 /**
- * Structured logs of a full demo run (scripts/demo.ts against a dev server): every job line parses
- * against the fixed log schema, no seeded PII value appears anywhere in the log, and one job can be
- * followed by its job_id from the client through the workflow to its activities.
+ * A full demo run (scripts/demo.ts against a dev server): every job line of its log parses against the
+ * fixed log schema, no seeded PII value appears anywhere in the log, one job can be followed by its
+ * job_id from the client through the workflow to its activities, and reconcile is clean afterwards.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { formatReport, reconcile } from '../client/reconcile';
 import { JobLogLine } from '../core/logschema';
+import { openLedger } from '../ledger';
 import { run } from './helpers/run';
 import { freePort, startDevServer, tempDir, unique } from './helpers/servers';
 
 let env: TestWorkflowEnvironment;
 let lines: Record<string, unknown>[];
 let demoOutput: string;
+let ledgerPath: string;
 
 before(async () => {
   env = await startDevServer();
@@ -23,7 +26,7 @@ before(async () => {
   const r = await run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
     TEMPORAL_ADDRESS: env.address,
     JOBLEDGER_TASK_QUEUE: unique('demo-tq'),
-    JOBLEDGER_LEDGER_PATH: join(dir, 'ledger.db'),
+    JOBLEDGER_LEDGER_PATH: (ledgerPath = join(dir, 'ledger.db')),
     JOBLEDGER_BREAKER_PATH: join(dir, 'breakers.db'),
     JOBLEDGER_DEMO_LOG: logPath,
     JOBLEDGER_METRICS_PORT: String(await freePort()),
@@ -59,4 +62,20 @@ test('one job can be followed by its job_id from the client through the workflow
   assert.ok(own.some((l) => l.sdkComponent === 'workflow' && l.msg === 'job started'), 'workflow line');
   assert.ok(own.some((l) => l.step === 'charge-payment' && l.msg === 'step completed'), 'activity line');
   assert.ok(own.some((l) => l.sdkComponent === 'workflow' && l.msg === 'job closed' && l.status === 'Completed'), 'closing line');
+});
+
+test('after the demo, reconcile finds Temporal and the ledger in agreement, and flags an injected discrepancy', async () => {
+  const ledger = openLedger(ledgerPath);
+  try {
+    const clean = await reconcile({ client: env.client, ledger, settleMs: 5_000 });
+    assert.deepEqual(clean.discrepancies, [], formatReport(clean));
+    assert.ok(clean.rows.some((r) => r.jobType === 'order.fulfill' && r.status === 'Compensated' && r.temporal === 1 && r.ledger === 1));
+    const jobId = /(order\.fulfill:ord-[a-z0-9]+-3)\b/.exec(demoOutput)![1]!;
+    await ledger.updateJobStatus(jobId, 'Completed');
+    const broken = await reconcile({ client: env.client, ledger });
+    assert.equal(broken.ok, false);
+    assert.ok(broken.discrepancies.some((d) => d.jobType === 'order.fulfill' && d.status === 'Compensated'), formatReport(broken));
+  } finally {
+    await ledger.close();
+  }
 });
