@@ -32,6 +32,18 @@ give_up() {
   exit 1
 }
 
+# Route 1 of both resolvers: the executable named by the environment variable $1, if set.
+try_override() {
+  local name="$1" value="${!1:-}"
+  if [ -z "$value" ]; then
+    fail_route "\$$name" "not set"
+  elif [ -x "$value" ]; then
+    found "\$$name" "$value"
+  else
+    fail_route "\$$name" "'$value' is not an executable file"
+  fi
+}
+
 platform() {
   case "$(uname -s)-$(uname -m)" in
     Linux-x86_64) echo "linux amd64" ;;
@@ -45,12 +57,7 @@ platform() {
 resolve_cli() {
   local dir="$cache/temporal-cli/$TEMPORAL_CLI_VERSION" tmp
   # 1. explicit override
-  if [ -n "${TEMPORAL_CLI:-}" ]; then
-    if [ -x "$TEMPORAL_CLI" ]; then found "\$TEMPORAL_CLI" "$TEMPORAL_CLI"; fi
-    fail_route "\$TEMPORAL_CLI" "'$TEMPORAL_CLI' is not an executable file"
-  else
-    fail_route "\$TEMPORAL_CLI" "not set"
-  fi
+  try_override TEMPORAL_CLI
   # 2. on PATH
   if command -v temporal >/dev/null 2>&1; then found "PATH" "$(command -v temporal)"; fi
   fail_route "PATH" "no 'temporal' on PATH"
@@ -92,12 +99,7 @@ resolve_cli() {
 resolve_test_server() {
   local dir="$cache/test-server/$TEMPORAL_TEST_SERVER_VERSION" tmp
   # 1. explicit override
-  if [ -n "${TEMPORAL_TEST_SERVER:-}" ]; then
-    if [ -x "$TEMPORAL_TEST_SERVER" ]; then found "\$TEMPORAL_TEST_SERVER" "$TEMPORAL_TEST_SERVER"; fi
-    fail_route "\$TEMPORAL_TEST_SERVER" "'$TEMPORAL_TEST_SERVER' is not an executable file"
-  else
-    fail_route "\$TEMPORAL_TEST_SERVER" "not set"
-  fi
+  try_override TEMPORAL_TEST_SERVER
   # 2. cache
   if [ -x "$dir/temporal-test-server" ]; then found "cache" "$dir/temporal-test-server"; fi
   fail_route "cache" "nothing at $dir/temporal-test-server"

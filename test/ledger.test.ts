@@ -7,7 +7,7 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScriptJson } from './helpers/run';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -470,18 +470,7 @@ const [path, identity, startAt] = process.argv.slice(1);
 `;
 
 function runChild(path: string, identity: string, startAt: number): Promise<{ identity: string; outcome: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', CHILD_SCRIPT, path, identity, String(startAt)], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', fail);
-    child.on('close', (code) => (code === 0 ? done(JSON.parse(out)) : fail(new Error(`child exited ${code}: ${err}`))));
-  });
+  return runScriptJson(CHILD_SCRIPT, [path, identity, String(startAt)]);
 }
 
 test('separate OS processes claiming the same key produce exactly one winner', async (t) => {

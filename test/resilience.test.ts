@@ -5,7 +5,7 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runScriptJson } from './helpers/run';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -472,16 +472,7 @@ interface ChildResult {
 }
 
 function runChild(path: string, count: number, threshold: number, startAt: number, slow: boolean): Promise<ChildResult> {
-  return new Promise((done, fail) => {
-    const args = ['--import', 'tsx', '-e', CHILD_SCRIPT, path, String(count), String(threshold), String(startAt), slow ? '1' : '0'];
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', fail);
-    child.on('close', (code) => (code === 0 ? done(JSON.parse(out)) : fail(new Error(`child exited ${code}: ${err}`))));
-  });
+  return runScriptJson(CHILD_SCRIPT, [path, String(count), String(threshold), String(startAt), slow ? '1' : '0']);
 }
 
 test('shared state: failures recorded in a child process open the circuit for this process', async (t) => {

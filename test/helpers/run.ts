@@ -28,3 +28,10 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
 export function cli(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
   return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], env);
 }
+
+/** Runs a TypeScript snippet in a separate node process (through tsx) and parses the JSON it prints. */
+export async function runScriptJson<T>(script: string, args: string[]): Promise<T> {
+  const r = await run(process.execPath, ['--import', 'tsx', '-e', script, ...args]);
+  if (r.code !== 0) throw new Error(`child exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
