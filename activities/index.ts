@@ -70,6 +70,9 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
       sanitizedInput: maskPii(submission.input, piiPathsOf(definition.input)),
       steps: planFor(definition),
       deadLetter: deadLetterPlan(definition),
+      ...(definition.children && {
+        children: { jobType: definition.children.jobType, inputs: definition.children.inputs(submission.input) },
+      }),
     };
   } catch (err) {
     if (err instanceof JobValidationError) {

@@ -53,3 +53,8 @@ export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 export function jobIdFor(jobType: string, idempotencyKey: string): string {
   return `${jobType}:${idempotencyKey}`;
 }
+
+/** The idempotency key of a parent job's child number `index`: a retried parent derives the same ids. */
+export function childKey(parentKey: string, index: number): string {
+  return `${parentKey}.part-${index}`;
+}

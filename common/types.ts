@@ -56,6 +56,8 @@ export interface JobPlan {
   sanitizedInput: unknown;
   steps: StepPlan[];
   deadLetter: DeadLetterPlan;
+  /** Child jobs started after the steps, one per input, each with an id derived from this job's key and its index. */
+  children?: { jobType: string; inputs: unknown[] };
 }
 
 /** Operator actions on a dead-lettered job. */

@@ -98,6 +98,12 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
    * Admission rejects a path that is, contains or lies inside a field marked `.meta({ pii: true })`. Default none.
    */
   searchAttributes?: Record<string, string>;
+  /**
+   * Child jobs to fan out once the steps are done: their job type and one input per child. Child `i` gets
+   * the idempotency key `<this job's key>.part-<i>`, so a retried parent never starts a second child.
+   * Default none.
+   */
+  children?: { jobType: string; inputs: (input: z.infer<S>) => unknown[] };
   /** Dead-letter policy: how long a parked job waits for an operator, then what happens. Default 7 days, then abandon. */
   deadLetter?: { timeout?: Duration; onTimeout?: 'abandon' | 'compensate' };
 }

@@ -2,5 +2,11 @@
 import type { JobDefinition } from './define';
 import { greetingJob } from './greeting';
 import { orderFulfillJob } from './order';
+import { reportGenerateJob, reportSectionJob } from './report';
 
-export const DEFAULT_JOBS: readonly JobDefinition[] = [orderFulfillJob as JobDefinition, greetingJob as JobDefinition];
+export const DEFAULT_JOBS: readonly JobDefinition[] = [
+  orderFulfillJob as JobDefinition,
+  greetingJob as JobDefinition,
+  reportGenerateJob as JobDefinition,
+  reportSectionJob as JobDefinition,
+];

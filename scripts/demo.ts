@@ -98,6 +98,7 @@ async function main(): Promise<void> {
       operator: { action: 'abandon', operator: 'demo-operator', reason: 'customer was told, order cancelled' },
     },
     { title: 'greeting sent', type: 'greeting.send', input: { recipientId: `user-${run}` } },
+    { title: 'report fanned out as 3 child jobs', type: 'report.generate', input: { reportId: `rep-${run}`, sections: ['summary', 'sales', 'outlook'] } },
   ];
 
   const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -14,6 +14,7 @@ import {
   isCancellation,
   defineQuery,
   defineUpdate,
+  executeChild,
   log,
   metricMeter,
   patched,
@@ -24,10 +25,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { SearchAttributePair } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
 import {
   DIAGNOSE_QUERY,
   FINISH_ACTIVITY,
+  childKey,
+  jobIdFor,
   JobStatus,
   OPERATOR_UPDATE,
   PREPARE_ACTIVITY,
@@ -280,6 +283,36 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     };
   };
 
+  /**
+   * Starts one child job per input and waits for them all. Child ids come from this job's key and the
+   * child's index; a child that already exists (a rerun of this parent) is not started again.
+   */
+  const fanOut = async (children: NonNullable<JobPlan['children']>): Promise<unknown[]> => {
+    enterStep('children');
+    return Promise.all(
+      children.inputs.map(async (input, index) => {
+        const idempotencyKey = childKey(plan.idempotencyKey, index);
+        const workflowId = jobIdFor(children.jobType, idempotencyKey);
+        try {
+          return await executeChild(jobWorkflow, {
+            workflowId,
+            taskQueue: workflowInfo().taskQueue,
+            args: [{ jobType: children.jobType, input, idempotencyKey, submittedBy: args.submittedBy, parentJobId: jobId, ...(args.correlationId && { correlationId: args.correlationId }) }],
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [
+              { key: SA.JobType, value: children.jobType },
+              { key: SA.ParentJobId, value: jobId },
+              { key: SA.JobStatus, value: JobStatus.Submitted },
+            ],
+          });
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return { jobId: workflowId, existing: true };
+          throw err;
+        }
+      }),
+    );
+  };
+
   /** Saga: compensate the completed steps newest-first. A compensation that fails for good parks the job. */
   const unwind = async (completed: StepPlan[], error: FailureContext | undefined): Promise<JobResult> => {
     const compensated: string[] = [];
@@ -338,6 +371,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
         mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Running);
       }
     }
+    if (plan.children) state.results.children = await fanOut(plan.children);
     return close(JobStatus.Completed, {});
   };
   try {
