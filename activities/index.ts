@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { jobLogBindings } from '../common/logfields';
+import { activeTraceId } from '../core/tracing';
 import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
@@ -130,6 +131,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
       attempt_number: info.attempt,
       ...(args.parentJobId && { parent_job_id: args.parentJobId }),
       ...(args.correlationId && { correlation_id: args.correlationId }),
+      trace_id: activeTraceId(),
     }),
   );
   let claim;

@@ -4,6 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterFrom, type Config } from '../core/config';
+import { tracingFor } from '../core/tracing';
 import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { DEFAULT_JOBS } from '../jobs';
@@ -24,7 +25,13 @@ export async function connectJobClient(
 ): Promise<ConnectedJobClient> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const dataConverter = dataConverterFrom(config);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter && { dataConverter }) });
+  const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-client', config.JOBLEDGER_OTLP_URL);
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    ...(dataConverter && { dataConverter }),
+    ...(tracing && { plugins: [tracing.plugin] }),
+  });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const jobs = new JobClient({
     client,
@@ -39,6 +46,7 @@ export async function connectJobClient(
     client,
     ledger,
     close: async () => {
+      await tracing?.shutdown();
       await ledger.close();
       await connection.close();
     },

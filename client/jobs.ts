@@ -15,6 +15,7 @@ import {
 } from '@temporalio/client';
 import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
 import { jobLogBindings } from '../common/logfields';
+import { activeTraceId, inSpan } from '../core/tracing';
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
 import type { Logger } from '../core/logging';
@@ -122,7 +123,12 @@ const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatu
 export class JobClient {
   constructor(private readonly options: JobClientOptions) {}
 
+  /** Submits a job (see the module comment); traced as `jobledger.submit` when tracing is on. */
   async submit(jobType: string, input: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    return inSpan('jobledger.submit', () => this.submitInSpan(jobType, input, opts));
+  }
+
+  private async submitInSpan(jobType: string, input: unknown, opts: SubmitOptions): Promise<SubmitResult> {
     const definition = this.options.registry.get(jobType);
     const submission = resolveSubmission(definition, input, opts.key);
     const submittedBy = opts.submittedBy ?? this.options.submittedBy;
@@ -133,6 +139,7 @@ export class JobClient {
         job_type: jobType,
         ...(opts.parentJobId && { parent_job_id: opts.parentJobId }),
         ...(opts.correlationId && { correlation_id: opts.correlationId }),
+        trace_id: activeTraceId(),
       }),
     );
 

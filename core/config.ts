@@ -38,6 +38,10 @@ export const Config = z.object({
   JOBLEDGER_EMAIL_URL: z.string().url().optional(),
   /** Worker identity, written into step leases. Default: the SDK's `<pid>@<host>`. */
   JOBLEDGER_WORKER_IDENTITY: z.string().min(1).optional(),
+  /** Trace exporter: `none`, `console` or `otlp` (OTLP over HTTP). Default `none`. */
+  JOBLEDGER_TRACING: z.enum(['none', 'console', 'otlp']).default('none'),
+  /** OTLP/HTTP traces endpoint. Default: the exporter's own (`http://localhost:4318/v1/traces`). */
+  JOBLEDGER_OTLP_URL: z.string().url().optional(),
   /** Where `npm run demo` writes its JSON log lines. Default `.jobledger/demo.log`. */
   JOBLEDGER_DEMO_LOG: z.string().min(1).default('.jobledger/demo.log'),
   /** pino level. Default `info`. */

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
 import { CIRCUIT_STATE_VALUE, Metric } from '../common/metrics';
 import { createActivities } from '../activities';
 import type { Logger } from '../core/logging';
@@ -14,6 +14,7 @@ import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
 import { dataConverterFrom, servicesFrom, type Config } from '../core/config';
+import { tracingFor } from '../core/tracing';
 import { DEFAULT_JOBS } from '../jobs';
 import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
 
@@ -33,6 +34,8 @@ export interface JobWorkerOptions {
   breaker?: CircuitBreaker;
   /** Payload encryption (see `dataConverterFrom`). Default: the SDK's plain JSON converter. */
   dataConverter?: DataConverter;
+  /** Worker plugins, e.g. OpenTelemetry tracing (core/tracing.ts). Default none. */
+  plugins?: WorkerPlugin[];
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
 }
@@ -74,6 +77,7 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
     }),
     ...(options.identity !== undefined && { identity: options.identity }),
     ...(options.dataConverter !== undefined && { dataConverter: options.dataConverter }),
+    ...(options.plugins !== undefined && { plugins: options.plugins }),
     ...options.extra,
   });
 }
@@ -92,7 +96,9 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
+  const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-worker', config.JOBLEDGER_OTLP_URL);
   const close = async () => {
+    await tracing?.shutdown();
     breakers.close();
     await ledger.close();
     await connection.close();
@@ -109,6 +115,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       services: overrides.services ?? servicesFrom(config),
       breaker: breakers.breaker,
       ...(dataConverter && { dataConverter }),
+      ...(tracing && { plugins: [tracing.plugin] }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
     return { worker, close };

@@ -13,6 +13,7 @@ import type { Logger } from '../../core/logging';
 import type { JobDefinition } from '../../jobs/define';
 import { JobRegistry } from '../../jobs/registry';
 import { openLedger, type Ledger } from '../../ledger';
+import type { Tracing } from '../../core/tracing';
 import type { CircuitBreaker } from '../../resilience';
 import { createJobWorker } from '../../workers/worker';
 import { ROOT, tempDir, testLogger, unique } from './servers';
@@ -41,6 +42,8 @@ export async function createHarness(
     breaker?: CircuitBreaker;
     /** Encrypting converter: the worker then bundles its own workflows (with the failure converter). */
     dataConverter?: DataConverter;
+    /** OpenTelemetry tracing for the worker and the client: the worker then bundles its own workflows. */
+    tracing?: Tracing;
   } = {},
 ): Promise<Harness> {
   const logger = options.logger ?? testLogger();
@@ -57,11 +60,18 @@ export async function createHarness(
     ...(options.services && { services: options.services }),
     ...(options.breaker && { breaker: options.breaker }),
     ...(options.dataConverter && { dataConverter: options.dataConverter }),
-    extra: existsSync(BUNDLE) && !options.dataConverter ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
+    ...(options.tracing && { plugins: [options.tracing.plugin] }),
+    extra: existsSync(BUNDLE) && !options.dataConverter && !options.tracing ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
-  const client = options.dataConverter
-    ? new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: options.dataConverter })
-    : env.client;
+  const client =
+    options.dataConverter || options.tracing
+      ? new Client({
+          connection: env.connection,
+          namespace: env.namespace ?? 'default',
+          ...(options.dataConverter && { dataConverter: options.dataConverter }),
+          ...(options.tracing && { plugins: [options.tracing.plugin] }),
+        })
+      : env.client;
   const jobs = new JobClient({ client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
   return { client, taskQueue, ledger, jobs, worker, logger, dir };
 }
