@@ -3,6 +3,7 @@
  * known job types. `close()` releases all of them.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { MetricMeter } from '@temporalio/common';
 import { dataConverterFrom, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
 import { createLogger, type Logger } from '../core/logging';
@@ -21,7 +22,7 @@ export interface ConnectedJobClient {
 
 export async function connectJobClient(
   config: Config,
-  options: { definitions?: readonly JobDefinition[]; logger?: Logger } = {},
+  options: { definitions?: readonly JobDefinition[]; logger?: Logger; metrics?: MetricMeter } = {},
 ): Promise<ConnectedJobClient> {
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const dataConverter = dataConverterFrom(config);
@@ -40,6 +41,7 @@ export async function connectJobClient(
     taskQueue: config.JOBLEDGER_TASK_QUEUE,
     logger: options.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'jobledger-client' }),
     ...(config.JOBLEDGER_SUBMITTED_BY !== undefined && { submittedBy: config.JOBLEDGER_SUBMITTED_BY }),
+    ...(options.metrics && { metrics: options.metrics }),
   });
   return {
     jobs,

@@ -14,7 +14,9 @@ import {
   type Client,
 } from '@temporalio/client';
 import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
+import type { MetricMeter } from '@temporalio/common';
 import { jobLogBindings } from '../common/logfields';
+import { Metric } from '../common/metrics';
 import { activeTraceId, inSpan } from '../core/tracing';
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
@@ -116,6 +118,8 @@ export interface JobClientOptions {
   logger: Logger;
   /** Default submitter identity. Default none. */
   submittedBy?: string;
+  /** Where to count submissions (`jobledger_jobs_submitted`), e.g. the process's Runtime meter. Default none. */
+  metrics?: MetricMeter;
 }
 
 const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatus.Abandoned];
@@ -336,6 +340,7 @@ export class JobClient {
   }
 
   private result(submission: ResolvedSubmission, deduplicated: boolean): SubmitResult {
+    this.options.metrics?.createCounter(Metric.jobsSubmitted).add(1, { job_type: submission.jobType, outcome: deduplicated ? 'deduplicated' : 'started' });
     return { jobId: submission.jobId, jobType: submission.jobType, idempotencyKey: submission.idempotencyKey, deduplicated };
   }
 }

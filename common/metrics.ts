@@ -4,6 +4,8 @@
  * can import them; workflow metrics are not emitted again on replay.
  */
 export const Metric = {
+  /** Counter: submissions seen by a client, by job_type and outcome (started or deduplicated). */
+  jobsSubmitted: 'jobledger_jobs_submitted',
   /** Counter: jobs whose workflow started, by job_type. */
   jobsStarted: 'jobledger_jobs_started',
   /** Counter: jobs that reached a terminal status, by job_type and status. */

@@ -58,13 +58,18 @@ async function main(): Promise<void> {
   const logPath = config.JOBLEDGER_DEMO_LOG;
   mkdirSync(dirname(logPath), { recursive: true });
   const logger = createLogger({ level: 'info', name: 'jobledger-demo' }, pino.destination({ dest: logPath, sync: true }));
-  Runtime.install({ logger: new PinoSdkLogger(logger) });
+  Runtime.install({
+    logger: new PinoSdkLogger(logger),
+    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
+    }),
+  });
 
   const run = Date.now().toString(36);
   const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });
   const { worker, close } = await workerFromConfig(config, logger, { services: sandbox.urls });
   const running = worker.run();
-  const client = await connectJobClient(config, { logger });
+  const client = await connectJobClient(config, { logger, metrics: Runtime.instance().metricMeter });
   const link = (jobId: string) => `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(jobId)}`;
 
   const cases: DemoCase[] = [

@@ -165,3 +165,22 @@ test('a submission records who, what, the masked input and the policy in force, 
   assert.deepEqual((submitted?.data as Record<string, unknown>).policy, memo.policy);
   assert.equal((submitted?.data as Record<string, unknown>).submittedBy, 'auditor-check');
 });
+
+test('search-attribute upserts ride along with other commands and add no workflow task of their own', async () => {
+  const { jobId } = await h.jobs.submit('greeting.send', { recipientId: unique('upserts') });
+  await env.client.workflow.getHandle(jobId).result();
+  const events = (await env.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
+  const commandEvents = new Set(['activityTaskScheduledEventAttributes', 'markerRecordedEventAttributes', 'upsertWorkflowSearchAttributesEventAttributes', 'workflowExecutionCompletedEventAttributes', 'workflowExecutionFailedEventAttributes', 'timerStartedEventAttributes', 'startChildWorkflowExecutionInitiatedEventAttributes']);
+  const kindOf = (e: (typeof events)[number]) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? '';
+  let batches = 0;
+  for (let i = 0; i < events.length; i++) {
+    if (kindOf(events[i]!) !== 'workflowTaskCompletedEventAttributes') continue;
+    const batch: string[] = [];
+    for (let j = i + 1; j < events.length && commandEvents.has(kindOf(events[j]!)); j++) batch.push(kindOf(events[j]!));
+    if (batch.includes('upsertWorkflowSearchAttributesEventAttributes')) {
+      batches++;
+      assert.ok(batch.some((k) => k !== 'upsertWorkflowSearchAttributesEventAttributes'), `a task that only upserts: ${batch.join(', ')}`);
+    }
+  }
+  assert.ok(batches >= 2, `upserts seen in ${batches} workflow tasks`);
+});

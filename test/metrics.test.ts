@@ -71,14 +71,17 @@ async function until(check: (samples: Sample[]) => boolean): Promise<Sample[]> {
   return samples;
 }
 
-test('the endpoint serves SDK metrics and jobledger job, duration, step and dead-letter metrics', async () => {
+test('the endpoint serves SDK metrics and jobledger submission, job, duration, step and dead-letter metrics', async () => {
   const { jobId } = await h.jobs.submit('test.saga', { id: unique('m'), failures: 1, secret: 's' });
   for (let i = 0; i < 100 && (await h.jobs.status(jobId)).status !== 'DeadLettered'; i++) await new Promise((r) => setTimeout(r, 100));
   await h.jobs.act(jobId, { action: 'retry', operator: 'metrics-test', reason: 'recovering' });
   await h.client.workflow.getHandle(jobId).result();
+  await h.jobs.submit('test.saga', { id: jobId.slice('test.saga:'.length), failures: 1, secret: 's' });
   const samples = await until((s) => sum(s, 'jobledger_jobs_closed', { job_type: 'test.saga', status: 'Completed' }) >= 1);
+  assert.ok(sum(samples, 'jobledger_jobs_submitted', { job_type: 'test.saga', outcome: 'deduplicated' }) >= 1);
   assert.ok(samples.some((s) => s.name.startsWith('temporal_')), 'SDK metrics are served');
   assert.ok(sum(samples, 'jobledger_jobs_started', { job_type: 'test.saga' }) >= 1);
+  assert.ok(sum(samples, 'jobledger_jobs_submitted', { job_type: 'test.saga', outcome: 'started' }) >= 1);
   assert.ok(sum(samples, 'jobledger_jobs_closed', { job_type: 'test.saga', status: 'Completed' }) >= 1);
   assert.ok(sum(samples, 'jobledger_job_duration_ms_count', { job_type: 'test.saga', status: 'Completed' }) >= 1);
   assert.ok(sum(samples, 'jobledger_jobs_dead_lettered', { job_type: 'test.saga', error_class: 'Internal' }) >= 1);

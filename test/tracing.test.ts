@@ -10,17 +10,24 @@ import { tracingFor, tracingWith, type Tracing } from '../core/tracing';
 import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
-import { startDevServer, unique } from './helpers/servers';
+import { startDevServer, testLogger, unique } from './helpers/servers';
+import { createLogger } from '../core/logging';
 
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
 let env: TestWorkflowEnvironment;
 let h: RunningHarness;
 
+const logLines: Record<string, unknown>[] = [];
+const sourceOf = (l: Record<string, unknown>) => (l.sdkComponent === 'workflow' ? 'workflow' : l.step && l.attempt_number ? 'activity' : 'client');
+
 before(async () => {
+  // Capture every log line of this process (client, workflow through the SDK logger, activities).
+  const logger = createLogger({ level: 'info', name: 'tracing-test' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
+  testLogger({ logger });
   tracing = tracingWith(exporter, 'jobledger-test');
   env = await startDevServer();
-  h = await startHarness(env, [flakyJob(new AttemptLog(), { initialInterval: '200ms', maxAttempts: 3 }) as JobDefinition], { tracing });
+  h = await startHarness(env, [flakyJob(new AttemptLog(), { initialInterval: '200ms', maxAttempts: 3 }) as JobDefinition], { tracing, logger });
 });
 after(async () => {
   await h?.stop();
@@ -47,6 +54,11 @@ test('a job that retried once is one trace: submit, start, workflow run and both
   assert.equal(start.parentSpanId, root.spanContext().spanId, 'the workflow start is a child of the submit');
   for (const attempt of inTrace.filter((s) => s.name === 'RunActivity:test.flaky:wobble')) {
     assert.equal(byId.get(attempt.parentSpanId!)?.name, 'StartActivity:test.flaky:wobble', 'each attempt hangs off the activity start');
+  }
+  const lines = logLines.filter((l) => l.job_id === jobId);
+  for (const source of ['client', 'workflow', 'activity'] as const) {
+    const line = lines.find((l) => sourceOf(l) === source);
+    assert.equal(line?.trace_id, traceId, `${source} log lines carry the job's trace id`);
   }
 });
 

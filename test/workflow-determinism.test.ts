@@ -1,6 +1,6 @@
 /**
  * Workflow code stays deterministic: every module reachable from workflows/ imports only the workflow
- * SDK, @temporalio/common and other workflow-safe modules (no Node builtins, pino, zod or I/O), and the
+ * SDK, @temporalio/common, the OpenTelemetry API (no I/O) and other workflow-safe modules (no Node builtins, pino, zod or I/O), and the
  * SDK's bundler accepts it.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../workers/worker';
 import { ROOT } from './helpers/servers';
 
-const ALLOWED_PACKAGES = [/^@temporalio\/workflow$/, /^@temporalio\/common(\/.*)?$/];
+const ALLOWED_PACKAGES = [/^@temporalio\/workflow$/, /^@temporalio\/common(\/.*)?$/, /^@opentelemetry\/api$/];
 
 function importsOf(file: string): string[] {
   const source = readFileSync(file, 'utf8');

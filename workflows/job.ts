@@ -26,6 +26,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import {
   DIAGNOSE_QUERY,
   FINISH_ACTIVITY,
@@ -89,6 +90,12 @@ const record = ledgerActivities[RECORD_ACTIVITY];
 
 /** Patch id of the change that added the `JobAttempt` search attribute (see test/replay.test.ts). */
 export const JOB_ATTEMPT_PATCH = 'job-attempt-search-attribute';
+
+/** The trace id of the workflow's span when tracing interceptors run (core/tracing.ts), else null. */
+function workflowTraceId(): string | null {
+  const context = trace.getActiveSpan()?.spanContext();
+  return context && isSpanContextValid(context) ? context.traceId : null;
+}
 
 /** Lifecycle events kept for diagnostics. */
 const EVENTS_KEPT = 20;
@@ -158,6 +165,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   const now = () => new Date().toISOString();
   const fields = (extra: Partial<JobLogFields> = {}): JobLogFields =>
     jobLogFields({
+      trace_id: workflowTraceId(),
       job_id: jobId,
       job_type: args.jobType,
       status: state.status,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import { Runtime, type Worker } from '@temporalio/worker';
 import { JobClient } from '../../client/jobs';
 import type { Logger } from '../../core/logging';
 import type { JobDefinition } from '../../jobs/define';
@@ -72,7 +72,7 @@ export async function createHarness(
           ...(options.tracing && { plugins: [options.tracing.plugin] }),
         })
       : env.client;
-  const jobs = new JobClient({ client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
+  const jobs = new JobClient({ metrics: Runtime.instance().metricMeter, client, registry: new JobRegistry(definitions), ledger, taskQueue, logger, submittedBy: 'test-suite' });
   return { client, taskQueue, ledger, jobs, worker, logger, dir };
 }
 

@@ -34,9 +34,9 @@ let logger: Logger | undefined;
  * The test process's logger (silent unless LOG_LEVEL asks), also installed as the SDK Runtime's logger.
  * The first call installs the Runtime; a test that scrapes metrics calls it first with a port.
  */
-export function testLogger(options: { metricsPort?: number } = {}): Logger {
+export function testLogger(options: { metricsPort?: number; logger?: Logger } = {}): Logger {
   if (!logger) {
-    logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'test' });
+    logger = options.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'silent', name: 'test' });
     Runtime.install({
       logger: new PinoSdkLogger(logger),
       ...(options.metricsPort && { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${options.metricsPort}` } } } }),
