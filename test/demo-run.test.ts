@@ -30,6 +30,7 @@ before(async () => {
     JOBLEDGER_BREAKER_PATH: join(dir, 'breakers.db'),
     JOBLEDGER_DEMO_LOG: logPath,
     JOBLEDGER_METRICS_PORT: String(await freePort()),
+    JOBLEDGER_TRACING: 'console',
   }, 240_000);
   assert.equal(r.code, 0, r.stderr);
   demoOutput = r.stdout;
@@ -55,13 +56,20 @@ test('no seeded PII value appears in the demo log', () => {
   for (const email of emails) assert.ok(!text.includes(email), `${email} is not logged`);
 });
 
-test('one job can be followed by its job_id from the client through the workflow to its activities', () => {
+test('one job can be followed by its job_id from the client through the workflow to its activities, and into its trace', () => {
   const jobId = /(order\.fulfill:ord-[a-z0-9]+-1)\b/.exec(demoOutput)![1]!;
   const own = lines.filter((l) => l.job_id === jobId);
   assert.ok(own.some((l) => l.service === 'jobledger-demo' && l.msg === 'job submitted'), 'client line');
   assert.ok(own.some((l) => l.sdkComponent === 'workflow' && l.msg === 'job started'), 'workflow line');
   assert.ok(own.some((l) => l.step === 'charge-payment' && l.msg === 'step completed'), 'activity line');
   assert.ok(own.some((l) => l.sdkComponent === 'workflow' && l.msg === 'job closed' && l.status === 'Completed'), 'closing line');
+  // The same job in the trace: its log lines carry one trace id (a later duplicate submission is a trace
+  // of its own), and the exported spans use it.
+  const traceIds = new Set(own.filter((l) => l.outcome !== 'deduplicated').map((l) => l.trace_id));
+  assert.equal(traceIds.size, 1, `one trace id on every line of the job: ${[...traceIds].join(', ')}`);
+  const [traceId] = [...traceIds] as string[];
+  assert.match(traceId!, /^[0-9a-f]{32}$/);
+  assert.ok(demoOutput.includes(`traceId: '${traceId}'`), 'the console exporter printed spans of that trace');
 });
 
 test('after the demo, reconcile finds Temporal and the ledger in agreement, and flags an injected discrepancy', async () => {
