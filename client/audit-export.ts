@@ -10,10 +10,8 @@ import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { appendLeaves, signerFrom, type AuditEntry } from '../audit/archive';
 import { AuditUsageError, registerAuditCommand } from '../audit/cli';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logging';
 import type { Ledger } from '../ledger';
-import { connectJobClient } from './connect';
+import { withJobClient } from './connect';
 
 /** Closed jobs (any job type) as archive entries, oldest first. */
 export async function closedJobEntries(client: Client, ledger: Ledger, since?: Date): Promise<AuditEntry[]> {
@@ -51,15 +49,12 @@ registerAuditCommand('export', {
     const since = values.since === undefined ? undefined : new Date(values.since);
     if (since && Number.isNaN(since.getTime())) throw new AuditUsageError(`--since is not a date: ${values.since}`);
     const signer = await signerFrom(values.key ? { keyFile: values.key } : {});
-    const config = loadConfig();
-    const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL }, process.stderr) });
-    try {
+    const dir = values.out;
+    return withJobClient(async (connected) => {
       const entries = await closedJobEntries(connected.client, connected.ledger, since);
-      const result = await appendLeaves(values.out, entries, signer);
+      const result = await appendLeaves(dir, entries, signer);
       out(JSON.stringify({ added: result.added, treeSize: result.treeSize, checkpoint: result.checkpoint }));
       return 0;
-    } finally {
-      await connected.close();
-    }
+    });
   },
 });

@@ -7,15 +7,13 @@
  */
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logging';
 import { DEFAULT_JOBS } from '../jobs';
 import { checkDefinitions, formatViolations } from '../jobs/admission';
 import { UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
 import { auditCommand } from '../audit/cli';
 import './audit-export';
-import { connectJobClient } from './connect';
+import { withJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
 import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
@@ -118,11 +116,8 @@ async function run(argv: string[], output: Output): Promise<number> {
     throw new UsageError(`unknown dlq subcommand '${target}'`);
   }
   if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);
-  const config = loadConfig();
   const input = name === 'submit' ? parseInput(values.input) : undefined;
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr);
-  const connected = await connectJobClient(config, { logger });
-  try {
+  return withJobClient(async (connected, config) => {
     if (name === 'submit') {
       const result = await connected.jobs.submit(target, input, {
         ...(values.key !== undefined && { key: values.key }),
@@ -152,9 +147,7 @@ async function run(argv: string[], output: Output): Promise<number> {
       print(output, status, `${status.jobId}\t${status.jobType}\t${status.status}${status.step ? `\t${status.step}` : ''}`);
     }
     return ExitCode.ok;
-  } finally {
-    await connected.close();
-  }
+  });
 }
 
 function formatFailure(jobId: string, f: FailureContext): string {
@@ -175,9 +168,7 @@ function formatFailure(jobId: string, f: FailureContext): string {
 async function list(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
-  const config = loadConfig();
-  const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr) });
-  try {
+  return withJobClient(async (connected, config) => {
     const jobs = await listJobs(connected.client, {
       ...(values.type !== undefined && { type: values.type }),
       ...(values.status !== undefined && { status: values.status }),
@@ -188,17 +179,13 @@ async function list(values: ReturnType<typeof command>['values'], output: Output
     });
     print(output, jobs, formatJobs(jobs));
     return ExitCode.ok;
-  } finally {
-    await connected.close();
-  }
+  });
 }
 
 async function reconcileCommand(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
   const since = values.since === undefined ? undefined : new Date(values.since);
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
-  const config = loadConfig();
-  const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr) });
-  try {
+  return withJobClient(async (connected, config) => {
     const { JOBLEDGER_PAYMENTS_URL: payments, JOBLEDGER_INVENTORY_URL: inventory, JOBLEDGER_EMAIL_URL: email } = config;
     const report = await reconcile({
       client: connected.client,
@@ -211,9 +198,7 @@ async function reconcileCommand(values: ReturnType<typeof command>['values'], ou
     });
     print(output, report, formatReport(report));
     return report.ok ? ExitCode.ok : ExitCode.failure;
-  } finally {
-    await connected.close();
-  }
+  });
 }
 
 /** Maps an error to its exit code and a one-object description (zod issues included). */

@@ -4,7 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
-import { dataConverterFrom, type Config } from '../core/config';
+import { dataConverterFrom, loadConfig, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
 import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
@@ -53,4 +53,18 @@ export async function connectJobClient(
       await connection.close();
     },
   };
+}
+
+/**
+ * Runs `fn` with a client built from the environment's configuration (logs to stderr, so stdout stays
+ * the command's output) and closes it afterwards: what every CLI command that talks to Temporal needs.
+ */
+export async function withJobClient<T>(fn: (connected: ConnectedJobClient, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const connected = await connectJobClient(config, { logger: createLogger({ level: config.LOG_LEVEL, name: 'jobledger-cli' }, process.stderr) });
+  try {
+    return await fn(connected, config);
+  } finally {
+    await connected.close();
+  }
 }

@@ -12,10 +12,10 @@ import { Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
 import type { JobClient, OperatorActionInput } from '../client/jobs';
 import { loadConfig } from '../core/config';
-import { createLogger, PinoSdkLogger } from '../core/logging';
+import { createLogger } from '../core/logging';
 import type { OrderInput } from '../jobs/order';
 import { startSandbox, type Sandbox } from '../sandbox';
-import { workerFromConfig } from '../workers/worker';
+import { installRuntime, workerFromConfig } from '../workers/worker';
 
 const ROOT = join(__dirname, '..');
 
@@ -58,12 +58,7 @@ async function main(): Promise<void> {
   const logPath = config.JOBLEDGER_DEMO_LOG;
   mkdirSync(dirname(logPath), { recursive: true });
   const logger = createLogger({ level: 'info', name: 'jobledger-demo' }, pino.destination({ dest: logPath, sync: true }));
-  Runtime.install({
-    logger: new PinoSdkLogger(logger),
-    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
-    }),
-  });
+  installRuntime(config, logger);
 
   const run = Date.now().toString(36);
   const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });

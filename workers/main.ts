@@ -3,20 +3,14 @@
  * core/config.ts). SDK logs, workflow logs and activity logs all leave as pino JSON lines on stdout.
  * Stops cleanly on SIGINT or SIGTERM.
  */
-import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../core/config';
-import { createLogger, PinoSdkLogger } from '../core/logging';
-import { workerFromConfig } from './worker';
+import { createLogger } from '../core/logging';
+import { installRuntime, workerFromConfig } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-worker' });
-  Runtime.install({
-    logger: new PinoSdkLogger(logger),
-    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
-    }),
-  });
+  installRuntime(config, logger);
   const { worker, close } = await workerFromConfig(config, logger);
   try {
     logger.info(

@@ -8,7 +8,7 @@ import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
 import { CIRCUIT_STATE_VALUE, Metric } from '../common/metrics';
 import { createActivities } from '../activities';
-import type { Logger } from '../core/logging';
+import { PinoSdkLogger, type Logger } from '../core/logging';
 import { assertAdmissible } from '../jobs/admission';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
@@ -123,4 +123,14 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
     await close();
     throw err;
   }
+}
+
+/** Installs the process's SDK Runtime: logs through pino, metrics on 127.0.0.1:JOBLEDGER_METRICS_PORT (0: off). */
+export function installRuntime(config: Config, logger: Logger): void {
+  Runtime.install({
+    logger: new PinoSdkLogger(logger),
+    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
+    }),
+  });
 }
