@@ -11,6 +11,11 @@ npx tsc --noEmit -p tsconfig.json
 echo "== workflow bundle"
 npx tsx scripts/bundle-workflows.ts
 echo "== tests"
+# Tests configure what they start; settings exported by `eval "$(./temporal-dev.sh env)"` (encryption
+# keys, addresses, tracing) must not leak into them. Only the executable locations stay.
+for name in $(compgen -e | grep -E '^(JOBLEDGER_|TEMPORAL_(ADDRESS|NAMESPACE|UI_URL)$)' | grep -vE '^JOBLEDGER_(CACHE|ALLOW_SDK_DOWNLOAD)$'); do
+  unset "$name"
+done
 # The browser was installed by setup.sh: the Web UI check must run, never skip.
 export JOBLEDGER_REQUIRE_BROWSER=1
 mapfile -t files < <(find test -name '*.test.ts' | sort)
