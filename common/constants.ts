@@ -58,3 +58,26 @@ export function jobIdFor(jobType: string, idempotencyKey: string): string {
 export function childKey(parentKey: string, index: number): string {
   return `${parentKey}.part-${index}`;
 }
+
+/**
+ * Bounds of a submission's metadata, shared by the client's zod schema and the workflow's own check of
+ * raw starts: identities and correlation ids are trimmed, non-empty, at most this long, with no control
+ * characters.
+ */
+export const METADATA_MAX_LENGTH = 128;
+
+/** Characters refused in identities, correlation ids and reasons: C0 and C1 control characters. */
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Job type names: lower-case words joined by dots, e.g. `order.fulfill`. */
+export const JOB_TYPE_PATTERN = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
+
+/** The largest submission, as canonical JSON of its input (bytes). Checked before anything starts. */
+export const MAX_INPUT_BYTES = 256 * 1024;
+
+/** True when `jobId` is a well-formed job id: `<job type>:<idempotency key>`. */
+export function isJobId(jobId: unknown): jobId is string {
+  if (typeof jobId !== 'string') return false;
+  const colon = jobId.indexOf(':');
+  return colon > 0 && JOB_TYPE_PATTERN.test(jobId.slice(0, colon)) && IDEMPOTENCY_KEY_PATTERN.test(jobId.slice(colon + 1));
+}

@@ -6,6 +6,7 @@
  * definitions only: nothing is run.
  */
 import { z } from 'zod';
+import { JOB_TYPE_PATTERN } from '../common/constants';
 import { piiPathsOf } from '../codec/masking';
 import type { JobDefinition, StepDefinition } from './define';
 
@@ -33,7 +34,7 @@ export type RuleId = (typeof RULES)[number];
  */
 export type Violation = { jobType: string; version: number; rule: RuleId; path?: string; message: string };
 
-export const TYPE_NAME = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
+export const TYPE_NAME = JOB_TYPE_PATTERN;
 export const STEP_NAME = /^[a-z][a-z0-9-]*$/;
 
 /** Fields of definitions that `define.ts` does not type yet; read untyped until it does. */
