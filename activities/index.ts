@@ -82,7 +82,10 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
     if (err instanceof InvalidIdempotencyKeyError || (err instanceof Error && err.name === 'UnknownJobTypeError')) {
       throw ApplicationFailure.nonRetryable(err.message, ErrorClass.Validation);
     }
-    throw err;
+    if (err instanceof ApplicationFailure) throw err;
+    // Anything else (the ledger locked, read-only, corrupt or gone) is infrastructure, never the input's
+    // fault: a classified, retried failure, after which the workflow parks the job at prepare.
+    throw toApplicationFailure(err);
   }
 }
 

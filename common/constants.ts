@@ -81,3 +81,6 @@ export function isJobId(jobId: unknown): jobId is string {
   const colon = jobId.indexOf(':');
   return colon > 0 && JOB_TYPE_PATTERN.test(jobId.slice(0, colon)) && IDEMPOTENCY_KEY_PATTERN.test(jobId.slice(colon + 1));
 }
+
+/** How long a dead-lettered job waits for an operator unless its definition says otherwise: 7 days. */
+export const DEFAULT_PARKING_MS = 7 * 24 * 60 * 60 * 1000;

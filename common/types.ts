@@ -82,7 +82,11 @@ export interface LifecycleEvent {
 /** Everything an operator needs about a failure, with no PII. */
 export interface FailureContext {
   step: string;
-  phase: 'step' | 'compensation';
+  /**
+   * Where the job failed: a step, a compensation, or the job's own bookkeeping in the ledger (`prepare`
+   * before the first step, `finish` after the last), where only a retry (or, at prepare, abandon) applies.
+   */
+  phase: 'step' | 'compensation' | 'prepare' | 'finish';
   attempt?: number;
   errorClass: string;
   message: string;

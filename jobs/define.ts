@@ -10,6 +10,7 @@ import type { Duration } from '@temporalio/common';
 import type { Logger } from '../core/logging';
 import type { SqlHandle } from '../ledger';
 import type { DeadLetterPlan, StepPlan, StepRetryPlan } from '../common/types';
+import { DEFAULT_PARKING_MS } from '../common/constants';
 
 /** What a step's code receives. */
 export interface StepContext<I> {
@@ -117,7 +118,7 @@ export const DEFAULT_RETRY = {
 export const DEFAULT_START_TO_CLOSE = '30s';
 export const DEFAULT_SCHEDULE_TO_CLOSE = '10m';
 export const DEFAULT_DEDUPE_WINDOW = '30d';
-export const DEFAULT_PARKING_TIMEOUT = '7d';
+export const DEFAULT_PARKING_TIMEOUT: Duration = DEFAULT_PARKING_MS;
 
 export function defineJob<S extends z.ZodType>(definition: JobDefinition<S>): JobDefinition<S> {
   return definition;

@@ -28,8 +28,10 @@ import {
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import {
+  DEFAULT_PARKING_MS,
   DIAGNOSE_QUERY,
   FINISH_ACTIVITY,
+  JOB_TYPE_PATTERN,
   childKey,
   jobIdFor,
   JobStatus,
@@ -39,6 +41,7 @@ import {
   STATE_QUERY,
 } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
+import { jobArgsProblems } from '../common/jobargs';
 import { jobLogFields, type JobLogFields } from '../common/logfields';
 import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
@@ -56,6 +59,7 @@ import {
   type StepPlan,
   type StepRetryPlan,
 } from '../common/types';
+import type { DeadLetterPlan } from '../common/types';
 
 export interface JobState {
   status: JobStatus;
@@ -80,9 +84,10 @@ type LedgerActivities = {
 };
 type StepActivity = (args: StepArgs) => Promise<unknown>;
 
+// A ledger that stays unavailable through these attempts parks the job (prepare, finish) instead of failing it.
 const ledgerActivities = proxyLocalActivities<LedgerActivities>({
   startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 10, maximumInterval: '10s', nonRetryableErrorTypes: [ErrorClass.Validation] },
+  retry: { maximumAttempts: 5, maximumInterval: '5s', nonRetryableErrorTypes: [ErrorClass.Validation] },
 });
 const prepare = ledgerActivities[PREPARE_ACTIVITY];
 const finish = ledgerActivities[FINISH_ACTIVITY];
@@ -146,18 +151,52 @@ function isPermanent(errorClass: string): boolean {
   return (PERMANENT_CLASSES as string[]).includes(errorClass);
 }
 
+/** The actions that apply where a job can park: the ledger's bookkeeping allows fewer than a step. */
+const ACTIONS_BY_PHASE: Record<FailureContext['phase'], readonly string[]> = {
+  step: OPERATOR_ACTIONS,
+  compensation: ['retry', 'skip', 'abandon'],
+  prepare: ['retry', 'abandon'],
+  finish: ['retry', 'skip'],
+};
+
 /** Which actions make sense for a parked job, and why others do not. */
 function invalidAction(state: JobState, action: OperatorAction): string | undefined {
   if (state.status !== JobStatus.DeadLettered) return `job is ${state.status}, not DeadLettered: no operator action applies`;
   if (!(OPERATOR_ACTIONS as readonly string[]).includes(action?.action)) return `unknown action '${String(action?.action)}'`;
   if (typeof action.operator !== 'string' || action.operator.trim().length === 0) return 'an operator identity is required';
   if (typeof action.reason !== 'string' || action.reason.trim().length < 3) return 'a reason (at least 3 characters) is required';
-  if (state.failure?.phase === 'compensation' && action.action === 'compensate') return 'the job is already compensating';
+  const phase = state.failure?.phase ?? 'step';
+  if (!ACTIONS_BY_PHASE[phase].includes(action.action)) {
+    return `'${action.action}' does not apply to a job parked at ${phase} '${state.failure?.step}'; use ${ACTIONS_BY_PHASE[phase].join(' or ')}`;
+  }
   return undefined;
 }
 
+/**
+ * Fails a job whose workflow argument is malformed (a raw start): at once, as a non-retryable
+ * `Validation` failure naming every problem. The search attributes say so, with `JobType` when the
+ * argument names a well-formed one.
+ */
+function rejectArguments(args: unknown, problems: string[]): never {
+  const named = (args as { jobType?: unknown } | null)?.jobType;
+  const jobType = typeof named === 'string' && JOB_TYPE_PATTERN.test(named) ? named : null;
+  upsertSearchAttributes([
+    { key: SA.JobStatus, value: JobStatus.Failed },
+    { key: SA.ErrorClass, value: ErrorClass.Validation },
+    ...(jobType ? [{ key: SA.JobType, value: jobType }] : []),
+  ]);
+  const message = `invalid job arguments: ${problems.join('; ')}`;
+  log.error('job rejected', { ...jobLogFields({ job_id: workflowInfo().workflowId, job_type: jobType ?? '(invalid)', status: JobStatus.Failed, outcome: 'rejected' }), reason: message });
+  throw ApplicationFailure.create({ message, type: ErrorClass.Validation, nonRetryable: true });
+}
+
+/** The parking policy before the plan is known (the ledger failed at prepare). */
+const DEFAULT_DEAD_LETTER: DeadLetterPlan = { timeoutMs: DEFAULT_PARKING_MS, onTimeout: 'abandon' };
+
 export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   const jobId = workflowInfo().workflowId;
+  const problems = jobArgsProblems(args, workflowInfo().parent?.workflowId);
+  if (problems.length > 0) rejectArguments(args, problems);
   const state: JobState = { status: JobStatus.Running, results: {}, actions: [] };
   const events: LifecycleEvent[] = [];
   let pending: OperatorAction | undefined;
@@ -218,14 +257,109 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     ...(args.correlationId ? [{ key: SA.CorrelationId, value: args.correlationId }] : []),
     ...(args.parentJobId ? [{ key: SA.ParentJobId, value: args.parentJobId }] : []),
   ]);
-  let plan: JobPlan;
-  try {
-    plan = await prepare(args);
-  } catch (err) {
-    mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: factsOf(err).errorClass }]);
-    log.error('job rejected', { ...fields({ outcome: 'rejected' }) });
-    throw err;
-  }
+  /** A ledger write in the job's bookkeeping; a failure is logged and left to history (the audit trail). */
+  const recordBestEffort = async (entry: RecordArgs) => {
+    try {
+      await record(entry);
+    } catch (err) {
+      log.error('ledger trail entry not recorded', { ...fields({ outcome: 'ledger-unavailable' }), kind: entry.kind, error: factsOf(err).message });
+    }
+  };
+
+  /** Parks the job until an operator acts or the parking timeout passes; returns the action to take. */
+  const park = async (failure: FailureContext, policy: DeadLetterPlan): Promise<OperatorAction> => {
+    state.failure = failure;
+    pending = undefined;
+    mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
+    metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: args.jobType, error_class: failure.errorClass });
+    await recordBestEffort({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
+    log.warn('job dead-lettered', { ...fields({ step: failure.step, outcome: 'dead-lettered' }), error_class: failure.errorClass });
+    const acted = await condition(() => pending !== undefined, policy.timeoutMs);
+    const action: OperatorAction = acted
+      ? pending!
+      : { action: policy.onTimeout, operator: 'system:parking-timeout', reason: `parked longer than ${policy.timeoutMs} ms` };
+    if (!acted) state.actions.push({ ...action, at: now() });
+    await recordBestEffort({ jobId, kind: `operator.${action.action}`, data: { operator: action.operator, reason: action.reason, step: failure.step } });
+    log.info('operator action', { ...fields({ step: failure.step, outcome: action.action }), operator: action.operator });
+    return action;
+  };
+
+  const failureContext = (step: string, phase: FailureContext['phase'], facts: FailureFacts, input: unknown): FailureContext => {
+    const info = ERROR_CLASSES[facts.errorClass as ErrorClass] ?? ERROR_CLASSES.Internal;
+    return {
+      step,
+      phase,
+      ...(facts.attempt !== undefined && { attempt: facts.attempt }),
+      errorClass: facts.errorClass,
+      message: facts.message,
+      rootCause: {
+        ...(facts.dependency !== undefined && { dependency: facts.dependency }),
+        ...(facts.httpStatus !== undefined && { httpStatus: facts.httpStatus }),
+        ...(facts.circuit !== undefined && { circuit: facts.circuit }),
+      },
+      input,
+      events: [...events],
+      hint: info.hint,
+      runbook: info.runbook,
+      at: now(),
+    };
+  };
+
+  const summary = (failure: FailureContext | undefined) =>
+    failure && { message: failure.message, errorClass: failure.errorClass, step: failure.step };
+
+  /**
+   * Records the job's end in the ledger, then publishes it. A ledger that stays unavailable parks the job
+   * at `finish` (so `JobStatus` never claims an end the ledger lacks); `retry` tries again, `skip` closes
+   * without the ledger record (reconcile then reports the gap).
+   */
+  const close = async (status: JobStatus, outcome: Record<string, unknown>, policy: DeadLetterPlan): Promise<JobResult> => {
+    mark(status);
+    for (;;) {
+      try {
+        await finish({ jobId, status, outcome });
+        break;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const action = await park(failureContext('finish', 'finish', factsOf(err), null), policy);
+        if (action.action === 'skip') break;
+      }
+    }
+    if (state.status !== status) mark(status);
+    const tags = { job_type: args.jobType, status };
+    metricMeter.createCounter(Metric.jobsClosed).add(1, tags);
+    metricMeter.createHistogram(Metric.jobDuration, 'int', 'ms').record(Date.now() - workflowInfo().startTime.getTime(), tags);
+    log.info('job closed', { ...fields({ outcome: status.toLowerCase() }) });
+    return { jobId, status, results: state.results, ...outcome };
+  };
+
+  /**
+   * Validates the job and records it in the ledger. Invalid input fails the job for good (`Failed`); any
+   * other failure (the ledger unavailable, locked or corrupt) is infrastructure: the job parks at
+   * `prepare`, where an operator retries it once the ledger is repaired, and its key is never burnt.
+   */
+  const prepareJob = async (): Promise<JobPlan | JobResult> => {
+    for (;;) {
+      try {
+        return await prepare(args);
+      } catch (err) {
+        const facts = factsOf(err);
+        if (facts.errorClass === ErrorClass.Validation) {
+          mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: facts.errorClass }]);
+          log.error('job rejected', { ...fields({ outcome: 'rejected' }) });
+          throw err;
+        }
+        const failure = failureContext('prepare', 'prepare', facts, null);
+        const action = await park(failure, DEFAULT_DEAD_LETTER);
+        if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) }, DEFAULT_DEAD_LETTER);
+        mark(JobStatus.Retrying);
+      }
+    }
+  };
+
+  const prepared = await prepareJob();
+  if (!('steps' in prepared)) return prepared;
+  const plan: JobPlan = prepared;
   state.plan = plan;
   metricMeter.createCounter(Metric.jobsStarted).add(1, { job_type: plan.jobType });
   upsertSearchAttributes([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
@@ -241,72 +375,26 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
     ...(args.correlationId && { correlationId: args.correlationId }),
     ...(args.parentJobId && { parentJobId: args.parentJobId }),
   });
-
-  const close = async (status: JobStatus, outcome: Record<string, unknown>): Promise<JobResult> => {
-    mark(status);
-    const tags = { job_type: plan.jobType, status };
-    metricMeter.createCounter(Metric.jobsClosed).add(1, tags);
-    metricMeter.createHistogram(Metric.jobDuration, 'int', 'ms').record(Date.now() - workflowInfo().startTime.getTime(), tags);
-    await finish({ jobId, status, outcome });
-    log.info('job closed', { ...fields({ outcome: status.toLowerCase() }) });
-    return { jobId, status, results: state.results, ...outcome };
-  };
-
-  /** Parks the job until an operator acts or the parking timeout passes; returns the action to take. */
-  const park = async (failure: FailureContext): Promise<OperatorAction> => {
-    state.failure = failure;
-    pending = undefined;
-    mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
-    metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: plan.jobType, error_class: failure.errorClass });
-    await record({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
-    log.warn('job dead-lettered', { ...fields({ step: failure.step, outcome: 'dead-lettered' }), error_class: failure.errorClass });
-    const acted = await condition(() => pending !== undefined, plan.deadLetter.timeoutMs);
-    const action: OperatorAction = acted
-      ? pending!
-      : { action: plan.deadLetter.onTimeout, operator: 'system:parking-timeout', reason: `parked longer than ${plan.deadLetter.timeoutMs} ms` };
-    if (!acted) state.actions.push({ ...action, at: now() });
-    await record({ jobId, kind: `operator.${action.action}`, data: { operator: action.operator, reason: action.reason, step: failure.step } });
-    log.info('operator action', { ...fields({ step: failure.step, outcome: action.action }), operator: action.operator });
-    return action;
-  };
-
-  const failureContext = (step: string, phase: FailureContext['phase'], facts: FailureFacts): FailureContext => {
-    const info = ERROR_CLASSES[facts.errorClass as ErrorClass] ?? ERROR_CLASSES.Internal;
-    return {
-      step,
-      phase,
-      ...(facts.attempt !== undefined && { attempt: facts.attempt }),
-      errorClass: facts.errorClass,
-      message: facts.message,
-      rootCause: {
-        ...(facts.dependency !== undefined && { dependency: facts.dependency }),
-        ...(facts.httpStatus !== undefined && { httpStatus: facts.httpStatus }),
-        ...(facts.circuit !== undefined && { circuit: facts.circuit }),
-      },
-      input: plan.sanitizedInput,
-      events: [...events],
-      hint: info.hint,
-      runbook: info.runbook,
-      at: now(),
-    };
-  };
+  const stepFailure = (step: string, phase: FailureContext['phase'], facts: FailureFacts) => failureContext(step, phase, facts, plan.sanitizedInput);
 
   /**
    * Starts one child job per input and waits for them all. Child ids come from this job's key and the
-   * child's index; a child that already exists (a rerun of this parent) is not started again.
+   * child's index; a child that already exists (a rerun of this parent) is not started again, unless it
+   * failed (an operator's retry of the parent reruns its failed children). A child that fails, or ends
+   * other than `Completed`, fails this step with the child's error class.
    */
   const fanOut = async (children: NonNullable<JobPlan['children']>): Promise<unknown[]> => {
-    enterStep('children');
     return Promise.all(
       children.inputs.map(async (input, index) => {
         const idempotencyKey = childKey(plan.idempotencyKey, index);
         const workflowId = jobIdFor(children.jobType, idempotencyKey);
+        let result: JobResult;
         try {
-          return await executeChild(jobWorkflow, {
+          result = await executeChild(jobWorkflow, {
             workflowId,
             taskQueue: workflowInfo().taskQueue,
             args: [{ jobType: children.jobType, input, idempotencyKey, submittedBy: args.submittedBy, parentJobId: jobId, ...(args.correlationId && { correlationId: args.correlationId }) }],
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
             typedSearchAttributes: [
               { key: SA.JobType, value: children.jobType },
               { key: SA.ParentJobId, value: jobId },
@@ -317,6 +405,14 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
           if (err instanceof WorkflowExecutionAlreadyStartedError) return { jobId: workflowId, existing: true };
           throw err;
         }
+        if (result.status !== JobStatus.Completed) {
+          throw ApplicationFailure.create({
+            message: `child job ${workflowId} ended ${result.status}${result.error ? `: ${result.error.message}` : ''}`,
+            type: result.error?.errorClass ?? ErrorClass.BusinessRule,
+            nonRetryable: true,
+          });
+        }
+        return result;
       }),
     );
   };
@@ -335,58 +431,76 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
           compensated.push(compensation.name);
           break;
         } catch (err) {
-          const action = await park(failureContext(compensation.name, 'compensation', factsOf(err)));
-          if (action.action === 'abandon') return close(JobStatus.Abandoned, { compensated, error: summary(error) });
+          const action = await park(stepFailure(compensation.name, 'compensation', factsOf(err)), plan.deadLetter);
+          if (action.action === 'abandon') return close(JobStatus.Abandoned, { compensated, error: summary(error) }, plan.deadLetter);
           if (action.action === 'skip') break;
           mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Compensating);
         }
       }
       mark(JobStatus.Compensating);
     }
-    return close(JobStatus.Compensated, { compensated, error: summary(error) });
+    return close(JobStatus.Compensated, { compensated, error: summary(error) }, plan.deadLetter);
   };
 
-  const summary = (failure: FailureContext | undefined) =>
-    failure && { message: failure.message, errorClass: failure.errorClass, step: failure.step };
-
-  const completed: StepPlan[] = [];
-  const runSteps = async (): Promise<JobResult> => {
-    for (let i = 0; i < plan.steps.length; ) {
-      const step = plan.steps[i]!;
-      enterStep(step.name);
+  /**
+   * Runs one unit of work (a step, or the fan-out of child jobs) until it succeeds or the job's policy
+   * ends the job: a permanent failure after reversible work unwinds the saga; anything else parks the job
+   * for an operator. Returns 'done', 'skipped', or the job's final result.
+   */
+  const attempt = async (name: string, work: () => Promise<unknown>): Promise<'done' | 'skipped' | JobResult> => {
+    for (;;) {
+      enterStep(name);
       try {
-        state.results[step.name] = await activity(step.activityType, step, step.retry)(stepArgs(step.name));
-        completed.push(step);
+        state.results[name] = await work();
         if (state.status !== JobStatus.Running) mark(JobStatus.Running);
-        i++;
-        continue;
+        return 'done';
       } catch (err) {
         if (isCancellation(err)) throw err;
         const facts = factsOf(err);
-        const failure = failureContext(step.name, 'step', facts);
+        const failure = stepFailure(name, 'step', facts);
         state.failure = failure;
         upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
-        log.warn('step failed for good', { ...fields({ step: step.name, outcome: 'failure' }), error_class: facts.errorClass });
+        log.warn('step failed for good', { ...fields({ step: name, outcome: 'failure' }), error_class: facts.errorClass });
         // A permanent failure after reversible work: undo it. Anything else waits for an operator.
         if (isPermanent(facts.errorClass) && completed.some((s) => s.compensation)) return unwind(completed, failure);
-        const action = await park(failure);
-        if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) });
+        const action = await park(failure, plan.deadLetter);
+        if (action.action === 'abandon') return close(JobStatus.Abandoned, { error: summary(failure) }, plan.deadLetter);
         if (action.action === 'compensate') return unwind(completed, failure);
         if (action.action === 'skip') {
-          state.results[step.name] = { skipped: true, by: action.operator };
-          i++;
+          state.results[name] = { skipped: true, by: action.operator };
+          mark(JobStatus.Running);
+          return 'skipped';
         }
-        mark(action.action === 'retry' ? JobStatus.Retrying : JobStatus.Running);
+        mark(JobStatus.Retrying);
       }
     }
-    if (plan.children) state.results.children = await fanOut(plan.children);
-    return close(JobStatus.Completed, {});
+  };
+
+  const completed: StepPlan[] = [];
+  const runSteps = async (): Promise<JobResult> => {
+    for (const step of plan.steps) {
+      const outcome = await attempt(step.name, () => activity(step.activityType, step, step.retry)(stepArgs(step.name)));
+      if (typeof outcome === 'object') return outcome;
+      if (outcome === 'done') completed.push(step);
+    }
+    const { children } = plan;
+    if (children) {
+      const outcome = await attempt('children', () => fanOut(children));
+      if (typeof outcome === 'object') return outcome;
+    }
+    return close(JobStatus.Completed, {}, plan.deadLetter);
   };
   try {
     return await runSteps();
   } catch (err) {
     // Cancelled by an operator (`jobledger cancel`): record the end before the cancellation closes the run.
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => close(JobStatus.Abandoned, { cancelled: true }));
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => close(JobStatus.Abandoned, { cancelled: true }, plan.deadLetter));
+      throw err;
+    }
+    // Anything else that ends the run: JobStatus must not claim the job is still running.
+    mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: factsOf(err).errorClass }]);
+    log.error('job failed', { ...fields({ outcome: 'failed' }), error: factsOf(err).message });
     throw err;
   }
 }
