@@ -1,8 +1,8 @@
 /**
  * Admission checks: a job definition must satisfy organisational policy before a worker or client may run
- * it. `checkDefinitions` lists every violation (input schema and PII classification, bounded retries and
- * timeouts, idempotency keys on side effects, compensations, no PII in search attributes or keys, unique
- * well-formed names); `assertAdmissible` throws an `AdmissionError` carrying that list. The checks read the
+ * it. `checkDefinitions` lists every violation (input schema and PII classification, bounded strict input
+ * schemas, bounded retries and timeouts, idempotency keys on side effects, compensations, no PII in search
+ * attributes or keys, unique well-formed names); `assertAdmissible` throws an `AdmissionError` carrying that list. The checks read the
  * definitions only: nothing is run.
  */
 import { z } from 'zod';
@@ -15,6 +15,10 @@ export const RULES = [
   'input-schema-not-object',
   'version-invalid',
   'field-unclassified',
+  'string-unbounded',
+  'array-unbounded',
+  'record-unbounded',
+  'object-not-strict',
   'retry-unbounded',
   'timeout-missing',
   'side-effect-without-key',
@@ -104,6 +108,9 @@ function checkInput(input: unknown, report: Report): string[][] | undefined {
   const unclassified = new Set<string>();
   for (const [key, field] of Object.entries((input._zod.def as z.core.$ZodObjectDef).shape)) collectUnclassified(field, [key], false, unclassified);
   for (const path of unclassified) report('field-unclassified', path, `field '${path}' has no .meta({ pii: true | false })`);
+  const unbounded = new Map<string, { rule: RuleId; path: string; message: string }>();
+  collectUnbounded(input, [], unbounded);
+  for (const { rule, path, message } of unbounded.values()) report(rule, path, message);
   return piiPathsOf(input);
 }
 
@@ -150,6 +157,69 @@ function collectUnclassified(schema: z.core.$ZodType, path: string[], markedAbov
       if (marked) return;
       out.add(withoutTrailingStars(path).join('.'));
     }
+  }
+}
+
+/** Checks that set a maximum length (strings, arrays) or size (sets). */
+const MAXIMUM_CHECKS = new Set(['max_length', 'length_equals', 'max_size', 'size_equals']);
+
+function hasMaximum(schema: z.core.$ZodType): boolean {
+  return (schema._zod.def.checks ?? []).some((check) => MAXIMUM_CHECKS.has(check._zod.def.check));
+}
+
+/**
+ * Adds a violation for every string without a maximum length, array or set without a maximum size, record
+ * or map with open keys, and object that is not strict (unknown fields must be rejected, not silently
+ * dropped), keyed by rule and path. The root object's path is `input`; `*` stands for elements and values.
+ * `z.unknown()` and `z.any()` are not flagged: the whole input is still bounded (`MAX_INPUT_BYTES`).
+ */
+function collectUnbounded(schema: z.core.$ZodType, path: string[], out: Map<string, { rule: RuleId; path: string; message: string }>): void {
+  let inner = schema;
+  while (WRAPPERS.has(inner._zod.def.type)) inner = (inner._zod.def as z.core.$ZodOptionalDef).innerType;
+  const def = inner._zod.def;
+  const where = path.join('.') || 'input';
+  const add = (rule: RuleId, message: string) => out.set(`${rule} ${where}`, { rule, path: where, message });
+  switch (def.type) {
+    case 'string':
+      if (!hasMaximum(inner)) add('string-unbounded', `string '${where}' has no maximum length; add .max(n)`);
+      return;
+    case 'array':
+      if (!hasMaximum(inner)) add('array-unbounded', `array '${where}' has no maximum size; add .max(n)`);
+      return collectUnbounded((def as z.core.$ZodArrayDef).element, [...path, '*'], out);
+    case 'set':
+      if (!hasMaximum(inner)) add('array-unbounded', `set '${where}' has no maximum size; add .max(n)`);
+      return collectUnbounded((def as z.core.$ZodSetDef).valueType, [...path, '*'], out);
+    case 'record':
+    case 'map': {
+      const { keyType, valueType } = def as z.core.$ZodRecordDef | z.core.$ZodMapDef;
+      if (!['enum', 'literal'].includes(keyType._zod.def.type)) {
+        add('record-unbounded', `${def.type} '${where}' accepts any key; use an enum or literal key, or an array with .max(n)`);
+      }
+      return collectUnbounded(valueType, [...path, '*'], out);
+    }
+    case 'object': {
+      const { shape, catchall } = def as z.core.$ZodObjectDef;
+      if (catchall?._zod.def.type !== 'never') add('object-not-strict', `object '${where}' is not strict; unknown fields are dropped or kept instead of rejected: use z.strictObject`);
+      for (const [key, field] of Object.entries(shape)) collectUnbounded(field, [...path, key], out);
+      return;
+    }
+    case 'tuple': {
+      const { items, rest } = def as z.core.$ZodTupleDef;
+      items.forEach((item, i) => collectUnbounded(item, [...path, String(i)], out));
+      if (rest) add('array-unbounded', `tuple '${where}' has a rest element; its size has no maximum`);
+      return;
+    }
+    case 'union':
+      for (const option of (def as z.core.$ZodUnionDef).options) collectUnbounded(option, path, out);
+      return;
+    case 'intersection':
+      collectUnbounded((def as z.core.$ZodIntersectionDef).left, path, out);
+      collectUnbounded((def as z.core.$ZodIntersectionDef).right, path, out);
+      return;
+    case 'pipe':
+      return collectUnbounded((def as z.core.$ZodPipeDef).in, path, out);
+    default:
+      return;
   }
 }
 

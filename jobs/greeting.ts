@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { defineJob } from './define';
 
-export const GreetingInput = z.object({
+export const GreetingInput = z.strictObject({
   recipientId: z.string().min(1).max(64).meta({ pii: false }),
   language: z.enum(['en', 'fr', 'de']).default('en').meta({ pii: false }),
 });

@@ -10,19 +10,20 @@ import { z } from 'zod';
 import { callProvider } from '../sandbox/client';
 import { defineJob, type StepContext } from './define';
 
-export const OrderInput = z.object({
+export const OrderInput = z.strictObject({
   orderId: z.string().min(1).max(64).meta({ pii: false }),
-  customer: z.object({
+  customer: z.strictObject({
     id: z.string().min(1).max(64).meta({ pii: false }),
-    email: z.email().meta({ pii: true }),
+    /** 254 characters: the longest address SMTP can carry (RFC 5321). */
+    email: z.email().max(254).meta({ pii: true }),
   }),
   items: z
-    .array(z.object({ sku: z.string().min(1).max(64).meta({ pii: false }), qty: z.number().int().positive().max(1000).meta({ pii: false }) }))
+    .array(z.strictObject({ sku: z.string().min(1).max(64).meta({ pii: false }), qty: z.number().int().positive().max(1000).meta({ pii: false }) }))
     .min(1)
     .max(100),
   /** Amount in minor units (cents). */
   amount: z.number().int().positive().meta({ pii: false }),
-  currency: z.string().regex(/^[A-Z]{3}$/).meta({ pii: false }),
+  currency: z.string().length(3).regex(/^[A-Z]{3}$/).meta({ pii: false }),
 });
 export type OrderInput = z.infer<typeof OrderInput>;
 

@@ -30,6 +30,11 @@ export class JobRegistry {
     return definition;
   }
 
+  /** The definition of `jobType`, or undefined when this registry does not know it. */
+  find(jobType: string): JobDefinition | undefined {
+    return this.byType.get(jobType);
+  }
+
   all(): JobDefinition[] {
     return [...this.byType.values()];
   }

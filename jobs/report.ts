@@ -8,13 +8,13 @@ import { defineJob } from './define';
 
 const PUBLIC = { pii: false } as const;
 
-export const ReportInput = z.object({
+export const ReportInput = z.strictObject({
   reportId: z.string().min(1).max(64).meta(PUBLIC),
   sections: z.array(z.string().min(1).max(80)).min(1).max(20).meta(PUBLIC),
 });
 export type ReportInput = z.infer<typeof ReportInput>;
 
-export const SectionInput = z.object({
+export const SectionInput = z.strictObject({
   reportId: z.string().min(1).max(64).meta(PUBLIC),
   index: z.number().int().min(0).meta(PUBLIC),
   title: z.string().min(1).max(80).meta(PUBLIC),

@@ -34,7 +34,7 @@ test('the worker refuses to start with a definition that breaks policy, and name
       (err: unknown) => {
         assert.ok(err instanceof AdmissionError);
         assert.match(err.message, /billing\.unsafe/);
-        assert.deepEqual(err.violations.map((v) => v.rule).sort(), ['field-unclassified', 'side-effect-without-key', 'timeout-missing']);
+        assert.deepEqual(err.violations.map((v) => v.rule).sort(), ['field-unclassified', 'object-not-strict', 'side-effect-without-key', 'string-unbounded', 'timeout-missing']);
         return true;
       },
     );

@@ -10,9 +10,9 @@ import type { JobDefinition, StepDefinition } from '../jobs/define';
 import { greetingJob } from '../jobs/greeting';
 import { DEFAULT_JOBS } from '../jobs/index';
 
-const Input = z.object({
-  id: z.string().meta({ pii: false }),
-  customer: z.object({ id: z.string().meta({ pii: false }), email: z.email().meta({ pii: true }) }),
+const Input = z.strictObject({
+  id: z.string().max(64).meta({ pii: false }),
+  customer: z.strictObject({ id: z.string().max(64).meta({ pii: false }), email: z.email().max(254).meta({ pii: true }) }),
 });
 
 const localStep: StepDefinition<unknown> = { name: 'local', run: async () => ({}) };
@@ -52,26 +52,26 @@ test('the base definition of these tests is admissible', () => {
 
 const BAD: { title: string; definitions: JobDefinition[]; rule: RuleId; path?: string }[] = [
   { title: 'no input schema', definitions: [job({ input: undefined })], rule: 'input-schema-missing', path: 'input' },
-  { title: 'input is not an object', definitions: [job({ input: z.string().meta({ pii: false }) })], rule: 'input-schema-not-object', path: 'input' },
+  { title: 'input is not an object', definitions: [job({ input: z.string().max(9).meta({ pii: false }) })], rule: 'input-schema-not-object', path: 'input' },
   { title: 'version 0', definitions: [job({ version: 0 })], rule: 'version-invalid' },
   { title: 'fractional version', definitions: [job({ version: 1.5 })], rule: 'version-invalid' },
-  { title: 'unclassified top-level field', definitions: [job({ input: Input.extend({ note: z.string().optional() }) })], rule: 'field-unclassified', path: 'note' },
+  { title: 'unclassified top-level field', definitions: [job({ input: Input.extend({ note: z.string().max(9).optional() }) })], rule: 'field-unclassified', path: 'note' },
   {
     title: 'unclassified nested field',
-    definitions: [job({ input: Input.extend({ address: z.object({ city: z.string() }).meta({ pii: false }) }) })],
+    definitions: [job({ input: Input.extend({ address: z.strictObject({ city: z.string().max(9) }).meta({ pii: false }) }) })],
     rule: 'field-unclassified',
     path: 'address.city',
   },
   {
     title: 'unclassified field in an array of objects',
-    definitions: [job({ input: Input.extend({ items: z.array(z.object({ sku: z.string().meta({ pii: false }), qty: z.number() })) }) })],
+    definitions: [job({ input: Input.extend({ items: z.array(z.strictObject({ sku: z.string().max(9).meta({ pii: false }), qty: z.number() })).max(9) }) })],
     rule: 'field-unclassified',
     path: 'items.*.qty',
   },
-  { title: 'unclassified array of strings', definitions: [job({ input: Input.extend({ tags: z.array(z.string()) }) })], rule: 'field-unclassified', path: 'tags' },
+  { title: 'unclassified array of strings', definitions: [job({ input: Input.extend({ tags: z.array(z.string().max(9)).max(9) }) })], rule: 'field-unclassified', path: 'tags' },
   {
     title: 'pii mark that is not a boolean',
-    definitions: [job({ input: Input.extend({ phone: z.string().meta({ pii: 'yes' }) }) })],
+    definitions: [job({ input: Input.extend({ phone: z.string().max(9).meta({ pii: 'yes' }) }) })],
     rule: 'field-unclassified',
     path: 'phone',
   },
@@ -128,24 +128,66 @@ const BAD: { title: string; definitions: JobDefinition[]; rule: RuleId; path?: s
   { title: 'step name with an underscore', definitions: [job({ steps: [step({ name: 'charge_payment' })] })], rule: 'name-invalid', path: 'steps.charge_payment' },
 ];
 
+/** Input bounds: every string, array and object of an input is bounded and strict. */
+const UNBOUNDED: typeof BAD = [
+  {
+    title: 'a string without a maximum length (the 1 MiB email)',
+    definitions: [job({ input: Input.extend({ customer: z.strictObject({ id: z.string().max(64).meta({ pii: false }), email: z.email().meta({ pii: true }) }) }) })],
+    rule: 'string-unbounded',
+    path: 'customer.email',
+  },
+  {
+    title: 'an array without a maximum size',
+    definitions: [job({ input: Input.extend({ tags: z.array(z.string().max(9)).meta({ pii: false }) }) })],
+    rule: 'array-unbounded',
+    path: 'tags',
+  },
+  {
+    title: 'a record with open keys',
+    definitions: [job({ input: Input.extend({ labels: z.record(z.string().max(9), z.string().max(9)).meta({ pii: false }) }) })],
+    rule: 'record-unbounded',
+    path: 'labels',
+  },
+  {
+    title: 'a nested object that drops unknown fields',
+    definitions: [job({ input: Input.extend({ address: z.object({ city: z.string().max(9).meta({ pii: false }) }) }) })],
+    rule: 'object-not-strict',
+    path: 'address',
+  },
+  {
+    title: 'an input object that drops unknown fields',
+    definitions: [job({ input: z.object(Input.shape) })],
+    rule: 'object-not-strict',
+    path: 'input',
+  },
+];
+
 for (const { title, definitions, rule, path } of BAD) {
   test(`${rule}: ${title}`, () => {
     assert.deepEqual(found(definitions), [{ rule, path }]);
   });
 }
 
+for (const { title, definitions, rule, path } of UNBOUNDED) {
+  test(`defect 9.4: admission rule ${rule} catches ${title}`, () => {
+    assert.deepEqual(found(definitions), [{ rule, path }]);
+  });
+}
+
 test('every rule has a bad definition above', () => {
-  assert.deepEqual(new Set(BAD.map((c) => c.rule)), new Set(RULES));
+  assert.deepEqual(new Set([...BAD, ...UNBOUNDED].map((c) => c.rule)), new Set(RULES));
 });
 
-test('admissible variants: marks on wrappers, PII objects, unbounded retries with an expiry, the call helper', () => {
+test('admissible variants: marks on wrappers, PII objects, bounded collections, unbounded retries with an expiry, the call helper', () => {
   const input = Input.extend({
-    note: z.string().optional().meta({ pii: false }),
-    nickname: z.string().meta({ pii: false }).nullable(),
-    tags: z.array(z.string()).meta({ pii: false }),
-    codes: z.array(z.string().meta({ pii: false })),
-    address: z.object({ street: z.string(), city: z.string() }).meta({ pii: true }),
-    lines: z.array(z.object({ sku: z.string().meta({ pii: false }) })),
+    note: z.string().max(9).optional().meta({ pii: false }),
+    nickname: z.string().max(9).meta({ pii: false }).nullable(),
+    tags: z.array(z.string().max(9)).max(9).meta({ pii: false }),
+    codes: z.array(z.string().length(3).meta({ pii: false })).length(2),
+    address: z.strictObject({ street: z.string().max(99), city: z.string().max(99) }).meta({ pii: true }),
+    lines: z.array(z.strictObject({ sku: z.string().max(9).meta({ pii: false }) })).max(9),
+    flags: z.set(z.enum(['a', 'b'])).max(2).meta({ pii: false }),
+    scores: z.record(z.enum(['low', 'high']), z.number()).meta({ pii: false }),
   });
   const callProvider = async (_url: string, options: { idempotencyKey: string }) => options;
   const definition = job({
