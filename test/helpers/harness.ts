@@ -12,7 +12,7 @@ import { JobClient } from '../../client/jobs';
 import type { Logger } from '../../core/logging';
 import type { JobDefinition } from '../../jobs/define';
 import { JobRegistry } from '../../jobs/registry';
-import { openLedger, type Ledger } from '../../ledger';
+import { openLedger, type Ledger, type OpenLedgerOptions } from '../../ledger';
 import type { Tracing } from '../../core/tracing';
 import type { CircuitBreaker } from '../../resilience';
 import { createJobWorker } from '../../workers/worker';
@@ -36,6 +36,8 @@ export async function createHarness(
   definitions: readonly JobDefinition[],
   options: {
     ledgerPath?: string;
+    /** Options of the harness's ledger (e.g. a short busy timeout). */
+    ledgerOptions?: OpenLedgerOptions;
     logger?: Logger;
     now?: () => number;
     services?: Record<string, string>;
@@ -49,7 +51,7 @@ export async function createHarness(
   const logger = options.logger ?? testLogger();
   const dir = tempDir();
   const taskQueue = unique('tq');
-  const ledger = openLedger(options.ledgerPath ?? join(dir, 'ledger.db'), options.now ? { now: options.now } : {});
+  const ledger = openLedger(options.ledgerPath ?? join(dir, 'ledger.db'), { ...options.ledgerOptions, ...(options.now && { now: options.now }) });
   const worker = await createJobWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
