@@ -5,6 +5,8 @@
  * 3 idempotency conflict; 4 job not found. Results go to stdout (JSON with `--json`); logs and errors go
  * to stderr.
  */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { DEFAULT_JOBS } from '../jobs';
@@ -17,15 +19,18 @@ import { withJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
 import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
-import { IdempotencyConflictError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
+import { MAX_INPUT_BYTES } from '../common/constants';
+import { IdempotencyConflictError, InvalidSubmitOptionsError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
 
 const USAGE = `usage: jobledger <command> [options]
 
 commands:
   types [--json]                                   list the registered job types and versions
   lint [--json]                                    check every job definition against policy (exit 1 on violations)
-  submit <type> --input '<json>' [--key K] [--submitted-by ID] [--correlation-id C] [--json]
-                                                   submit a job (deduplicated by its idempotency key)
+  submit <type> --input '<json>'|@FILE|- [--key K] [--submitted-by ID] [--correlation-id C] [--json]
+                                                   submit a job (deduplicated by its idempotency key); the input
+                                                   is inline JSON, @FILE reads a file, - reads stdin; at most
+                                                   ${MAX_INPUT_BYTES} bytes as canonical JSON
   status <jobId> [--json]                          show a job's status
   dlq list [--type T] [--json]                     jobs parked in the dead letter
   dlq retry|skip|compensate|abandon <jobId> --operator ID --reason TEXT [--json]
@@ -53,12 +58,50 @@ function print(output: Output, value: unknown, human: string): void {
   output.out(output.json ? JSON.stringify(value) : human);
 }
 
-function parseInput(text: string | undefined): unknown {
-  if (text === undefined) throw new UsageError('--input is required');
+/**
+ * The most text `--input @FILE` or `--input -` reads: room for indentation around the limit that counts,
+ * `MAX_INPUT_BYTES` of canonical JSON (checked on submit).
+ */
+const MAX_INPUT_TEXT_BYTES = 4 * MAX_INPUT_BYTES;
+
+/** Reads `stream` to the end as UTF-8, refusing more than `MAX_INPUT_TEXT_BYTES`. */
+async function readCapped(stream: Readable, source: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
   try {
-    return JSON.parse(text);
+    for await (const chunk of stream) {
+      bytes += (chunk as Buffer).length;
+      if (bytes > MAX_INPUT_TEXT_BYTES) {
+        stream.destroy();
+        throw new UsageError(`--input ${source} is larger than ${MAX_INPUT_TEXT_BYTES} bytes; a submission is at most ${MAX_INPUT_BYTES} bytes of canonical JSON`);
+      }
+      chunks.push(chunk as Buffer);
+    }
   } catch (err) {
-    throw new UsageError(`--input is not valid JSON: ${(err as Error).message}`);
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`cannot read --input ${source}: ${(err as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The submit input: inline JSON, `@FILE` (a file's content) or `-` (stdin). */
+async function readInput(value: string | undefined, stdin: Readable): Promise<unknown> {
+  if (value === undefined) throw new UsageError('--input is required');
+  let source = 'value';
+  let text = value;
+  if (value === '-') {
+    source = '- (stdin)';
+    text = await readCapped(stdin, source);
+  } else if (value.startsWith('@')) {
+    const path = value.slice(1);
+    if (!path) throw new UsageError('--input @FILE needs a file name');
+    source = `@${path}`;
+    text = await readCapped(createReadStream(path), source);
+  }
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new UsageError(`--input ${source} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -116,7 +159,7 @@ async function run(argv: string[], output: Output): Promise<number> {
     throw new UsageError(`unknown dlq subcommand '${target}'`);
   }
   if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);
-  const input = name === 'submit' ? parseInput(values.input) : undefined;
+  const input = name === 'submit' ? await readInput(values.input, process.stdin) : undefined;
   return withJobClient(async (connected, config) => {
     if (name === 'submit') {
       const result = await connected.jobs.submit(target, input, {
@@ -205,7 +248,7 @@ async function reconcileCommand(values: ReturnType<typeof command>['values'], ou
 export function describeError(err: unknown): { code: number; body: Record<string, unknown> } {
   const base = { error: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
   if (err instanceof JobValidationError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
-  if (err instanceof OperatorActionRejectedError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
+  if (err instanceof OperatorActionRejectedError || err instanceof InvalidSubmitOptionsError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
   if (
     err instanceof UsageError ||
     err instanceof InvalidIdempotencyKeyError ||

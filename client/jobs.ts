@@ -13,7 +13,15 @@ import {
   WorkflowIdReusePolicy,
   type Client,
 } from '@temporalio/client';
-import { DIAGNOSE_QUERY, JOB_WORKFLOW_TYPE, JobStatus, OPERATOR_UPDATE } from '../common/constants';
+import {
+  CONTROL_CHARACTERS,
+  DIAGNOSE_QUERY,
+  IDEMPOTENCY_KEY_PATTERN,
+  JOB_WORKFLOW_TYPE,
+  JobStatus,
+  METADATA_MAX_LENGTH,
+  OPERATOR_UPDATE,
+} from '../common/constants';
 import type { MetricMeter } from '@temporalio/common';
 import { jobLogBindings } from '../common/logfields';
 import { Metric } from '../common/metrics';
@@ -50,6 +58,40 @@ export class MissingSubmitterError extends Error {
   }
 }
 
+/** An identity or correlation id: trimmed, 1..METADATA_MAX_LENGTH characters, no control characters. */
+const Metadata = z
+  .string()
+  .trim()
+  .min(1)
+  .max(METADATA_MAX_LENGTH)
+  .refine((value) => !CONTROL_CHARACTERS.test(value), 'must not contain control characters');
+
+/**
+ * The options of a submission as the client accepts them. Strict: `parentJobId` and other unknown fields are
+ * refused (only a parent job's workflow sets `parentJobId`, when it starts its children).
+ */
+export const SubmitOptionsInput = z.strictObject({
+  /** Explicit idempotency key. Default: the definition's key function, else the input's SHA-256. */
+  key: z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN, 'keys are 1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit')
+    .optional(),
+  /** Who submits. Default: the client's `submittedBy`. Required one way or the other. */
+  submittedBy: Metadata.optional(),
+  /** Carried by the job's logs and its `CorrelationId` search attribute. Default none. */
+  correlationId: Metadata.optional(),
+});
+/** Options of `JobClient.submit`. */
+export type SubmitOptions = z.input<typeof SubmitOptionsInput>;
+
+/** The submit options were refused before anything started. Carries zod's issue list. */
+export class InvalidSubmitOptionsError extends Error {
+  override readonly name = 'InvalidSubmitOptionsError';
+  constructor(readonly issues: z.core.$ZodIssue[]) {
+    super(`invalid submit options: ${issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`);
+  }
+}
+
 /** An operator action as the client accepts it: identity and reason are required. */
 export const OperatorActionInput = z.object({
   action: z.enum(OPERATOR_ACTIONS),
@@ -80,15 +122,6 @@ export interface DeadLetteredJob {
   step?: string;
   errorClass?: string;
   since?: string;
-}
-
-export interface SubmitOptions {
-  /** Explicit idempotency key. Default: the definition's key function, else the input's SHA-256. */
-  key?: string;
-  /** Who submits. Default: the client's `submittedBy`. Required one way or the other. */
-  submittedBy?: string;
-  correlationId?: string;
-  parentJobId?: string;
 }
 
 export interface SubmitResult {
@@ -132,16 +165,15 @@ export class JobClient {
     return inSpan('jobledger.submit', () => this.submitInSpan(jobType, input, opts));
   }
 
-  private async submitInSpan(jobType: string, input: unknown, opts: SubmitOptions): Promise<SubmitResult> {
+  private async submitInSpan(jobType: string, input: unknown, rawOpts: SubmitOptions): Promise<SubmitResult> {
+    const opts = this.submitOptions(rawOpts);
+    const { submittedBy } = opts;
     const definition = this.options.registry.get(jobType);
-    const submission = resolveSubmission(definition, input, opts.key);
-    const submittedBy = opts.submittedBy ?? this.options.submittedBy;
-    if (!submittedBy) throw new MissingSubmitterError();
+    const submission = resolveSubmission(definition, input, opts.key, this.options.registry);
     const log = this.options.logger.child(
       jobLogBindings({
         job_id: submission.jobId,
         job_type: jobType,
-        ...(opts.parentJobId && { parent_job_id: opts.parentJobId }),
         ...(opts.correlationId && { correlation_id: opts.correlationId }),
         trace_id: activeTraceId(),
       }),
@@ -169,7 +201,6 @@ export class JobClient {
       idempotencyKey: submission.idempotencyKey,
       submittedBy,
       ...(opts.correlationId !== undefined && { correlationId: opts.correlationId }),
-      ...(opts.parentJobId !== undefined && { parentJobId: opts.parentJobId }),
     };
     try {
       const handle = await this.options.client.workflow.start(JOB_WORKFLOW_TYPE, {
@@ -185,7 +216,6 @@ export class JobClient {
           { key: SA.IdempotencyKey, value: submission.idempotencyKey },
           { key: SA.SubmittedBy, value: submittedBy },
           ...(opts.correlationId ? [{ key: SA.CorrelationId, value: opts.correlationId }] : []),
-          ...(opts.parentJobId ? [{ key: SA.ParentJobId, value: opts.parentJobId }] : []),
         ],
       });
       await this.remember(definition, submission, submittedBy, handle.firstExecutionRunId, known);
@@ -292,6 +322,15 @@ export class JobClient {
       });
     }
     return jobs;
+  }
+
+  /** The parsed submit options, the client's default submitter filled in; refused options start nothing. */
+  private submitOptions(opts: SubmitOptions): z.infer<typeof SubmitOptionsInput> & { submittedBy: string } {
+    const submittedBy = opts?.submittedBy === undefined ? this.options.submittedBy : opts.submittedBy;
+    if (submittedBy === undefined) throw new MissingSubmitterError();
+    const parsed = SubmitOptionsInput.safeParse({ ...opts, submittedBy });
+    if (!parsed.success) throw new InvalidSubmitOptionsError(parsed.error.issues);
+    return { ...parsed.data, submittedBy: parsed.data.submittedBy! };
   }
 
   /** What an auditor needs next to the execution: the masked input and the policy in force. */
