@@ -28,7 +28,7 @@ const attempts = new AttemptLog();
 const kidJob = defineJob({
   type: 'test.kid',
   version: 1,
-  input: z.strictObject({ id: z.string().max(200).meta(PUBLIC), fail: z.boolean().meta(PUBLIC) }),
+  input: z.strictObject({ id: z.string().max(200).meta(PUBLIC), fail: z.boolean().meta(PUBLIC), waitMs: z.number().int().min(0).max(10_000).meta(PUBLIC) }),
   key: (input) => input.id,
   steps: [
     {
@@ -40,6 +40,7 @@ const kidJob = defineJob({
     {
       name: 'check',
       run: async ({ input }) => {
+        await new Promise((r) => setTimeout(r, input.waitMs));
         if (input.fail) throw ApplicationFailure.nonRetryable('the check refused this child', 'BusinessRule');
         return { checked: true };
       },
@@ -48,7 +49,7 @@ const kidJob = defineJob({
 });
 
 /** Two parents of `test.kid` children: one with nothing to undo, one whose `hold` step is undone by `release`. */
-function parentJob(type: string, reversible: boolean) {
+function parentJob(type: string, reversible: boolean, waitMs = 0) {
   return defineJob({
     type,
     version: 1,
@@ -64,7 +65,7 @@ function parentJob(type: string, reversible: boolean) {
           }
         : { name: 'plan', run: async () => ({ planned: true }) },
     ],
-    children: { jobType: 'test.kid', inputs: (input) => input.failing.map((fail, i) => ({ id: `${input.id}-kid-${i}`, fail })) },
+    children: { jobType: 'test.kid', inputs: (input) => input.failing.map((fail, i) => ({ id: `${input.id}-kid-${i}`, fail, waitMs })) },
   });
 }
 
@@ -86,7 +87,7 @@ before(async () => {
   ledgerPath = join(tempDir(), 'ledger.db');
   h = await startHarness(
     env,
-    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), simpleJob, reportGenerateJob, reportSectionJob] as JobDefinition[],
+    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), parentJob('test.parent-slow', false, 4_000), simpleJob, reportGenerateJob, reportSectionJob] as JobDefinition[],
     { ledgerPath, ledgerOptions: { busyTimeoutMs: 200 } },
   );
 });
@@ -144,6 +145,33 @@ test('defect 9.1: a child that fails after the parent did reversible work compen
   assert.deepEqual(result.compensated, ['release']);
   assert.equal(attempts.byKey.get(`${jobId}/release`), 1, 'the parent step was undone once');
   assertTruthful(await settle(handle));
+});
+
+test('defect 9.1: a terminated child parks its parent once every child ended; an operator retry reruns that child and completes the parent', async () => {
+  const id = unique('slow-parent');
+  const { jobId } = await h.jobs.submit('test.parent-slow', { id, failing: [false, false] });
+  const handle = env.client.workflow.getHandle(jobId);
+  const doomed = env.client.workflow.getHandle(`test.kid:${id}.part-1`);
+  for (let tries = 0; ; tries++) {
+    try {
+      await doomed.terminate('chaos: child terminated by the test');
+      break;
+    } catch (err) {
+      if (tries > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  assert.deepEqual(await settle(handle), { status: 'DeadLettered', workflowStatus: 'RUNNING' });
+  const sibling = await env.client.workflow.getHandle(`test.kid:${id}.part-0`).describe();
+  assert.equal(sibling.status.name, 'COMPLETED', 'the parent parked only after its other child ended');
+  assert.equal((await h.jobs.diagnose(jobId))?.step, 'children');
+
+  await h.jobs.act(jobId, { action: 'retry', operator: 'alice@ops', reason: 'rerun the terminated child' });
+  const result = await handle.result();
+  assert.equal(result.status, 'Completed');
+  const rerun = await doomed.describe();
+  assert.equal(rerun.status.name, 'COMPLETED', 'the terminated child ran again under the same id');
+  assert.equal(attempts.byKey.get(`test.kid:${id}.part-0/book`), 1, 'the completed child was not started again');
 });
 
 test('defect 9.1: a report started by hand with a 125-character key never stays Running', async () => {

@@ -378,14 +378,18 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   const stepFailure = (step: string, phase: FailureContext['phase'], facts: FailureFacts) => failureContext(step, phase, facts, plan.sanitizedInput);
 
   /**
-   * Starts one child job per input and waits for them all. Child ids come from this job's key and the
-   * child's index; a child that already exists (a rerun of this parent) is not started again, unless it
-   * failed (an operator's retry of the parent reruns its failed children). A child that fails, or ends
-   * other than `Completed`, fails this step with the child's error class.
+   * Starts one child job per input and waits for them all to end. Child ids come from this job's key and
+   * the child's index. On the first fan-out a child that already exists (a rerun of this parent) is not
+   * started again. A child that fails, or ends other than `Completed`, fails this step with the child's
+   * error class once every child has ended. An operator's retry reruns the children whose workflow
+   * failed; one that was compensated or abandoned keeps its outcome (its key is spent).
    */
+  const childResults: unknown[] = [];
+  const childFailures: ApplicationFailure[] = [];
   const fanOut = async (children: NonNullable<JobPlan['children']>): Promise<unknown[]> => {
-    return Promise.all(
+    const outcomes = await Promise.allSettled(
       children.inputs.map(async (input, index) => {
+        if (childResults[index] !== undefined) return childResults[index];
         const idempotencyKey = childKey(plan.idempotencyKey, index);
         const workflowId = jobIdFor(children.jobType, idempotencyKey);
         let result: JobResult;
@@ -402,19 +406,23 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
             ],
           });
         } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) return { jobId: workflowId, existing: true };
-          throw err;
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          if (childFailures[index]) throw childFailures[index];
+          return (childResults[index] = { jobId: workflowId, existing: true });
         }
         if (result.status !== JobStatus.Completed) {
-          throw ApplicationFailure.create({
+          throw (childFailures[index] = ApplicationFailure.create({
             message: `child job ${workflowId} ended ${result.status}${result.error ? `: ${result.error.message}` : ''}`,
             type: result.error?.errorClass ?? ErrorClass.BusinessRule,
             nonRetryable: true,
-          });
+          }));
         }
-        return result;
+        return (childResults[index] = result);
       }),
     );
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return childResults;
   };
 
   /** Saga: compensate the completed steps newest-first. A compensation that fails for good parks the job. */
