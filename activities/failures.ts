@@ -8,7 +8,7 @@ import { ZodError } from 'zod';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import type { StepRetryPlan } from '../common/types';
 import { JobValidationError } from '../jobs/submission';
-import { StepInProgressError, StepInputConflictError } from '../ledger';
+import { LedgerUnavailableError, StepInProgressError, StepInputConflictError } from '../ledger';
 import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
 import { CircuitOpenError, jitteredDelayMs, retryAfterDelayMs } from '../resilience';
 
@@ -52,6 +52,8 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   if (err instanceof CircuitOpenError) return { errorClass: ErrorClass.CircuitOpen, dependency: err.dependency, retryAfterMs: err.retryInMs };
   if (err instanceof ZodError || err instanceof JobValidationError) return { errorClass: ErrorClass.Validation };
   if (err instanceof StepInProgressError) return { errorClass: ErrorClass.StepInProgress };
+  // The ledger is a dependency like any other: a missing, replaced or locked file is transient.
+  if (err instanceof LedgerUnavailableError) return { errorClass: ErrorClass.DependencyUnavailable, dependency: 'ledger' };
   if (err instanceof StepInputConflictError) return { errorClass: ErrorClass.IdempotencyConflict };
   if (err instanceof ApplicationFailure && err.type && err.type in ERROR_CLASSES) return { errorClass: err.type as ErrorClass };
   return { errorClass: ErrorClass.Internal };

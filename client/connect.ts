@@ -1,6 +1,6 @@
 /**
- * Builds a ready `JobClient` from configuration: the Temporal connection, the ledger and the registry of
- * known job types. `close()` releases all of them.
+ * Builds a ready `JobClient` from configuration: the Temporal connection, the ledger (opened at first use)
+ * and the registry of known job types. `close()` releases all of them.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
@@ -33,7 +33,8 @@ export async function connectJobClient(
     ...(dataConverter && { dataConverter }),
     ...(tracing && { plugins: [tracing.plugin] }),
   });
-  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  // Opened at first use: commands that need Temporal only (status, list) never touch the ledger file.
+  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH, { lazy: true });
   const jobs = new JobClient({
     client,
     registry: new JobRegistry(options.definitions ?? DEFAULT_JOBS),

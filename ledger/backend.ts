@@ -69,5 +69,10 @@ export interface LedgerBackend extends LedgerStore {
    * commits together, or nothing does if it throws.
    */
   transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T>;
+  /**
+   * Rejects with LedgerUnavailableError if the store can no longer be used (for SQLite: the file was
+   * deleted or replaced since it was opened). Cheap enough to run before every write.
+   */
+  checkHealth(): Promise<void>;
   close(): Promise<void>;
 }

@@ -323,6 +323,14 @@ export class Ledger {
     return this.backend.listEvents(query);
   }
 
+  /**
+   * Rejects with LedgerUnavailableError if the store can no longer be used (e.g. its file was deleted or
+   * replaced since it was opened). Every write checks this too; workers also call it periodically.
+   */
+  async checkHealth(): Promise<void> {
+    await this.backend.checkHealth();
+  }
+
   async close(): Promise<void> {
     await this.backend.close();
   }

@@ -6,11 +6,17 @@
  * The schema is created by versioned migrations recorded in
  * `schema_migrations`; the `ledger_events` table refuses UPDATE and DELETE
  * through triggers, so the audit trail is append-only at the store level.
+ * Opening a file whose schema is current only reads, so read-only users never
+ * wait for a writer. The file's device and inode are remembered at open and
+ * compared with the path before every write transaction (and on `checkHealth`),
+ * so a ledger deleted or replaced under a running process is noticed instead
+ * of written to; storage faults surface as LedgerUnavailableError naming the path.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHandle } from './backend';
-import type { JobLedgerStatus, JobRecord, LedgerEvent, NewLedgerEvent, StepRecord, StepState } from './types';
+import { LedgerUnavailableError, type JobLedgerStatus, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
 
 export interface SqliteLedgerOptions {
   /** How long a writer waits for another process's lock before failing, in ms. Default: 5000. */
@@ -207,13 +213,25 @@ function eventFromRow(r: Row): LedgerEvent {
   };
 }
 
-/** Applies pending migrations in one IMMEDIATE transaction (safe when several processes open the file at once). */
+/** The highest migration recorded in the file; 0 for a new file. A plain read. */
+function appliedVersion(db: Database.Database): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!table) return 0;
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/**
+ * Applies pending migrations in one IMMEDIATE transaction (safe when several processes open the file at
+ * once). When none is pending it only reads, so opening never waits for another process's write lock.
+ */
 function migrate(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  if (appliedVersion(db) >= latest) return;
   const apply = db.transaction(() => {
-    const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
-    const current = row.v ?? 0;
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+    const current = appliedVersion(db);
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       db.exec(m.sql);
@@ -267,7 +285,29 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+/** SQLite result codes that mean the file itself cannot be used, as opposed to a caller's SQL being wrong. */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CORRUPT|NOTADB|CANTOPEN|READONLY|PERM|FULL|AUTH)/;
+
+/** `err` as a LedgerUnavailableError if it is a storage fault of the file at `path`; otherwise `err` itself. */
+function storageFault(path: string, err: unknown): unknown {
+  if (err instanceof Database.SqliteError && UNAVAILABLE_CODES.test(err.code)) {
+    return new LedgerUnavailableError(path, `${err.message} (${err.code})`, { cause: err });
+  }
+  return err;
+}
+
+/** Which file a path names: device and inode. */
+interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
 export class SqliteLedgerBackend implements LedgerBackend {
+  private readonly path: string;
+  /** The path made absolute, so a later chdir cannot change which file is checked. */
+  private readonly file: string;
+  /** The file opened, or null for an in-memory database. */
+  private readonly identity: FileIdentity | null;
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly sqlCache = new Map<string, Database.Statement>();
@@ -276,15 +316,28 @@ export class SqliteLedgerBackend implements LedgerBackend {
   private readonly tx: LedgerTx;
   private readonly gate: TxGate;
 
+  /** Opens (or creates) the file; throws LedgerUnavailableError naming `path` if it cannot be used. */
   constructor(path: string, options: SqliteLedgerOptions = {}) {
+    this.path = path;
+    this.file = resolve(path);
     this.gate = gateFor(path);
-    this.db = new Database(path);
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 4000}`);
-    migrate(this.db);
-    this.stmt = prepareStatements(this.db);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 4000}`);
+      migrate(db);
+      this.stmt = prepareStatements(db);
+      const stat = db.memory ? null : statSync(this.file);
+      this.identity = stat && { dev: stat.dev, ino: stat.ino };
+    } catch (err) {
+      db?.close();
+      const fault = storageFault(path, err);
+      throw fault instanceof LedgerUnavailableError ? fault : new LedgerUnavailableError(path, (err as Error).message, { cause: err });
+    }
+    this.db = db;
     this.store = this.makeStore();
     this.tx = { ...this.store, sql: this.makeSqlHandle() };
   }
@@ -307,6 +360,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
 
   async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
     while (this.gate.open) await this.gate.open; // the check and the claim below happen in one turn
+    this.assertSameFile();
     let release!: () => void;
     this.gate.open = new Promise<void>((done) => (release = done));
     try {
@@ -319,10 +373,16 @@ export class SqliteLedgerBackend implements LedgerBackend {
         if (this.db.inTransaction) this.stmt.rollback.run();
         throw err;
       }
+    } catch (err) {
+      throw storageFault(this.path, err);
     } finally {
       this.gate.open = null;
       release();
     }
+  }
+
+  async checkHealth(): Promise<void> {
+    this.assertSameFile();
   }
 
   async close(): Promise<void> {
@@ -338,7 +398,27 @@ export class SqliteLedgerBackend implements LedgerBackend {
    */
   private async gated<T>(op: () => Promise<T>): Promise<T> {
     while (this.gate.open) await this.gate.open;
-    return op();
+    this.assertSameFile();
+    try {
+      return await op();
+    } catch (err) {
+      throw storageFault(this.path, err);
+    }
+  }
+
+  /** Throws LedgerUnavailableError unless the path still names the file opened (same device and inode). */
+  private assertSameFile(): void {
+    if (!this.identity) return;
+    let stat;
+    try {
+      stat = statSync(this.file, { throwIfNoEntry: false });
+    } catch (err) {
+      throw new LedgerUnavailableError(this.path, `cannot stat the file: ${(err as Error).message}`, { cause: err });
+    }
+    if (!stat) throw new LedgerUnavailableError(this.path, 'the file was deleted after it was opened');
+    if (stat.dev !== this.identity.dev || stat.ino !== this.identity.ino) {
+      throw new LedgerUnavailableError(this.path, 'the file was replaced after it was opened (its device or inode changed)');
+    }
   }
 
   private makeStore(): LedgerStore {

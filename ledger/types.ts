@@ -158,3 +158,21 @@ export class LedgerVersionConflictError extends Error {
     this.name = 'LedgerVersionConflictError';
   }
 }
+
+/**
+ * The ledger's store cannot be used: its file is missing, was deleted or replaced after it was opened, is
+ * not a SQLite database, cannot be opened (a directory, no permission), or stayed locked past the busy
+ * timeout. A dependency fault, not a fault of the job: another attempt (or another worker) may succeed.
+ */
+export class LedgerUnavailableError extends Error {
+  constructor(
+    /** The ledger file's path, as given to `openLedger`. */
+    readonly path: string,
+    /** What is wrong, in words. */
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`ledger ${path} is unavailable: ${reason}`, options);
+    this.name = 'LedgerUnavailableError';
+  }
+}

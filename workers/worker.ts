@@ -1,6 +1,7 @@
 /**
  * Builds a job worker: the workflow bundle, one activity per step of the given definitions, and the
  * ledger behind them. Used by `npm run worker`, the demo and the tests, so all three run the same wiring.
+ * A worker built from configuration also runs the ledger health check and stops itself when it fails.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -85,7 +86,34 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
 /** A worker built from configuration, with everything it opened. `close()` releases those after `run()` ends. */
 export interface ConfiguredWorker {
   worker: Worker;
+  /** Why the worker stopped itself (its ledger failed the health check), or undefined. */
+  failure(): Error | undefined;
   close(): Promise<void>;
+}
+
+/** How often a configured worker checks its ledger's health (see `watchLedger`), in ms. */
+export const LEDGER_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * The worker's health check: every `intervalMs` (default LEDGER_CHECK_INTERVAL_MS), `ledger.checkHealth()`
+ * (is the ledger file still the one opened?). On the first failure it stops checking and calls
+ * `onFailure` once. Returns a function that stops the checks. The timer never keeps the process alive.
+ */
+export function watchLedger(ledger: Ledger, onFailure: (err: Error) => void, intervalMs = LEDGER_CHECK_INTERVAL_MS): () => void {
+  let stopped = false;
+  const timer = setInterval(() => {
+    ledger.checkHealth().catch((err: Error) => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      onFailure(err);
+    });
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }
 
 /**
@@ -97,7 +125,9 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-worker', config.JOBLEDGER_OTLP_URL);
+  let stopWatching = () => {};
   const close = async () => {
+    stopWatching();
     await tracing?.shutdown();
     breakers.close();
     await ledger.close();
@@ -118,19 +148,36 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       ...(tracing && { plugins: [tracing.plugin] }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
     });
-    return { worker, close };
+    // A ledger deleted or replaced under the worker: step claims already fail (DependencyUnavailable);
+    // the worker also stops taking work, so its process exits and can be restarted on a good ledger.
+    let failure: Error | undefined;
+    stopWatching = watchLedger(ledger, (err) => {
+      failure = err;
+      logger.error({ err, ledger_path: config.JOBLEDGER_LEDGER_PATH }, 'ledger failed its health check; stopping the worker');
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    });
+    return { worker, failure: () => failure, close };
   } catch (err) {
     await close();
     throw err;
   }
 }
 
-/** Installs the process's SDK Runtime: logs through pino, metrics on 127.0.0.1:JOBLEDGER_METRICS_PORT (0: off). */
+/** The SDK core's log level for each LOG_LEVEL: the same verbosity. */
+const CORE_LOG_LEVEL = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' } as const;
+
+/**
+ * Installs the process's SDK Runtime: logs through pino, the SDK core's (Rust) own lines included (forwarded
+ * at LOG_LEVEL instead of printed as coloured text), metrics on 127.0.0.1:JOBLEDGER_METRICS_PORT (0: off).
+ */
 export function installRuntime(config: Config, logger: Logger): void {
   Runtime.install({
     logger: new PinoSdkLogger(logger),
-    ...(config.JOBLEDGER_METRICS_PORT > 0 && {
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } } },
-    }),
+    telemetryOptions: {
+      logging: { filter: { core: CORE_LOG_LEVEL[config.LOG_LEVEL], other: 'ERROR' }, forward: {} },
+      ...(config.JOBLEDGER_METRICS_PORT > 0 && {
+        metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } },
+      }),
+    },
   });
 }
