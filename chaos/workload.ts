@@ -35,6 +35,8 @@ export class Submitter {
   retried = 0;
   /** Attempts that failed, by error name and first line of the message. */
   readonly errors = new Map<string, number>();
+  /** Every submission's timing: when it was first sent and when it was acknowledged (undefined if never). */
+  readonly timings: { orderId: string; sentAt: number; acknowledgedAt?: number; attempts: number }[] = [];
   /** Submissions given up after the retry budget, with their last error. */
   readonly unacknowledged: { orderId: string; error: string }[] = [];
   private readonly retryForMs: number;
@@ -48,10 +50,14 @@ export class Submitter {
   /** Submits one order through `via`, retrying errors with backoff (200 ms doubling to 2 s) within the budget. */
   async submit(via: ConnectedJobClient, orderId: string): Promise<SubmitResult | undefined> {
     const deadline = Date.now() + this.retryForMs;
+    const timing: (typeof this.timings)[number] = { orderId, sentAt: Date.now(), attempts: 0 };
+    this.timings.push(timing);
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
+      timing.attempts = attempt;
       try {
         const result = await via.client.connection.withDeadline(Date.now() + this.attemptTimeoutMs, () => via.jobs.submit(ORDER_TYPE, orderInput(orderId)));
+        timing.acknowledgedAt = Date.now();
         const answers = this.acknowledged.get(result.jobId) ?? [];
         answers.push(result);
         this.acknowledged.set(result.jobId, answers);
