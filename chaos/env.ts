@@ -18,6 +18,9 @@ import { DevServer } from './devserver';
 import { onCleanup } from './processes';
 import { WorkerPool } from './workers';
 
+/** The circuit-breaker file every worker of the pool shares (JOBLEDGER_BREAKER_PATH), under the env's dir. */
+const BREAKER_FILE = 'breakers.db';
+
 export interface ChaosEnvOptions {
   /** Seed of the scenario's PRNG (`env.random`). */
   seed: number;
@@ -65,7 +68,7 @@ export class ChaosEnv {
         TEMPORAL_NAMESPACE: 'default',
         JOBLEDGER_TASK_QUEUE: taskQueue,
         JOBLEDGER_LEDGER_PATH: ledgerPath,
-        JOBLEDGER_BREAKER_PATH: join(dir, 'breakers.db'),
+        JOBLEDGER_BREAKER_PATH: join(dir, BREAKER_FILE),
         JOBLEDGER_PAYMENTS_URL: parts.sandbox.urls.payments,
         JOBLEDGER_INVENTORY_URL: parts.sandbox.urls.inventory,
         JOBLEDGER_EMAIL_URL: parts.sandbox.urls.email,
@@ -93,6 +96,11 @@ export class ChaosEnv {
     const connected = await connectClient(this.server.address, this.taskQueue, this.ledgerPath);
     this.clients.push(connected);
     return connected;
+  }
+
+  /** The breaker state file the workers share, to watch the circuits from the driver. */
+  get breakerPath(): string {
+    return join(this.dir, BREAKER_FILE);
   }
 
   /** Records a timeline event (and prints it as progress). */

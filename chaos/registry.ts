@@ -9,9 +9,10 @@
 import type { ChaosScenario } from './scenario';
 import { c1WorkerKills } from './scenarios/c1-worker-kills';
 import { c2ServerRestart } from './scenarios/c2-server-restart';
+import { c3DownstreamOutage } from './scenarios/c3-downstream-outage';
 import { c4DuplicateFlood } from './scenarios/c4-duplicate-flood';
 
-export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c4DuplicateFlood];
+export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c3DownstreamOutage, c4DuplicateFlood];
 
 /** The scenario with this id (case-insensitive); throws naming the known ids. */
 export function getScenario(id: string): ChaosScenario {
