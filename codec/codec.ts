@@ -2,8 +2,10 @@
  * The payload encryption codec: AES-256-GCM over the whole serialized Payload (metadata and data), so
  * Temporal stores and shows only ciphertext. An encrypted payload has the metadata
  * `encoding: binary/encrypted` and `encryption-key-id: <id>`, and its data is iv (12 bytes) ||
- * ciphertext || GCM tag (16 bytes). Payloads that are not encrypted pass through `decode` unchanged,
- * so history written before encryption was turned on stays readable.
+ * ciphertext || GCM tag (16 bytes). `EncryptionCodec.decode` refuses payloads that are not encrypted
+ * (`UnencryptedPayloadError`), so a client without the keys cannot feed clear text to a worker that
+ * expects ciphertext; `allowPlaintext` (`JOBLEDGER_CODEC_ALLOW_PLAINTEXT=true`) lets them through while
+ * history written before encryption was turned on is still replayed.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
@@ -37,6 +39,30 @@ export class PayloadDecryptionError extends Error {
 function metadataText(payload: Payload, key: string): string | undefined {
   const value = payload.metadata?.[key];
   return value ? Buffer.from(value).toString('utf8') : undefined;
+}
+
+/**
+ * A payload that should have been encrypted is not: it was written by a client or tool without the codec
+ * (e.g. `temporal workflow start` without `--codec-endpoint`), or before encryption was turned on.
+ */
+export class UnencryptedPayloadError extends Error {
+  override readonly name = 'UnencryptedPayloadError';
+  constructor(readonly encoding: string | undefined) {
+    super(
+      `refusing a payload that is not encrypted (encoding '${encoding ?? '(none)'}'): with JOBLEDGER_CODEC_KEYS set, every payload must be ` +
+        `'${ENCRYPTED_ENCODING}'. Send it through a jobledger client or the codec server (--codec-endpoint); to accept clear text ` +
+        'while history from before encryption is replayed, set JOBLEDGER_CODEC_ALLOW_PLAINTEXT=true',
+    );
+  }
+}
+
+/** Options of `EncryptionCodec`. */
+export interface EncryptionCodecOptions {
+  /**
+   * Let `decode` pass payloads that are not encrypted through unchanged, instead of throwing
+   * `UnencryptedPayloadError`. Only for migrating to encryption. Default false.
+   */
+  allowPlaintext?: boolean;
 }
 
 /** True when the payload was produced by this codec. */
@@ -86,22 +112,41 @@ export function decryptPayload(payload: Payload, keyring: Keyring): Payload {
   } catch {
     throw new PayloadDecryptionError(keyId, 'authentication failed (altered data or wrong key)');
   }
-  const original = ProtoPayload.decode(plaintext);
+  let original: temporal.api.common.v1.Payload;
+  try {
+    original = ProtoPayload.decode(plaintext);
+  } catch {
+    throw new PayloadDecryptionError(keyId, 'the decrypted data is not a serialized Payload');
+  }
   const decoded: Payload = { metadata: original.metadata, data: original.data };
   if (original.externalPayloads?.length) decoded.externalPayloads = original.externalPayloads;
   return decoded;
 }
 
-/** A `PayloadCodec` that encrypts with the keyring's current key and decrypts with the key each payload names. */
+/**
+ * A `PayloadCodec` that encrypts with the keyring's current key and decrypts with the key each payload
+ * names. `decode` throws `UnknownKeyIdError` or `PayloadDecryptionError` for a payload it cannot decrypt,
+ * and `UnencryptedPayloadError` for one that is not encrypted (unless `allowPlaintext`).
+ */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(readonly keyring: Keyring) {}
+  readonly allowPlaintext: boolean;
+
+  constructor(
+    readonly keyring: Keyring,
+    options: EncryptionCodecOptions = {},
+  ) {
+    this.allowPlaintext = options.allowPlaintext ?? false;
+  }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => encryptPayload(payload, this.keyring));
   }
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((payload) => decryptPayload(payload, this.keyring));
+    return payloads.map((payload) => {
+      if (!isEncrypted(payload) && !this.allowPlaintext) throw new UnencryptedPayloadError(encodingOf(payload));
+      return decryptPayload(payload, this.keyring);
+    });
   }
 }
 
@@ -112,8 +157,8 @@ export class EncryptionCodec implements PayloadCodec {
  * with `encodeCommonAttributes: true` (`new DefaultFailureConverter({ encodeCommonAttributes: true })`).
  * Use `dataConverterOptions` to get both.
  */
-export function dataConverterWithEncryption(keyring: Keyring): { payloadCodecs: PayloadCodec[] } {
-  return { payloadCodecs: [new EncryptionCodec(keyring)] };
+export function dataConverterWithEncryption(keyring: Keyring, options: EncryptionCodecOptions = {}): { payloadCodecs: PayloadCodec[] } {
+  return { payloadCodecs: [new EncryptionCodec(keyring, options)] };
 }
 
 /**
@@ -123,6 +168,6 @@ export function dataConverterWithEncryption(keyring: Keyring): { payloadCodecs: 
  * A worker that uses a prebuilt workflow bundle must pass the same `failureConverterPath` to
  * `bundleWorkflowCode`.
  */
-export function dataConverterOptions(keyring: Keyring): DataConverter {
-  return { ...dataConverterWithEncryption(keyring), failureConverterPath: FAILURE_CONVERTER_PATH };
+export function dataConverterOptions(keyring: Keyring, options: EncryptionCodecOptions = {}): DataConverter {
+  return { ...dataConverterWithEncryption(keyring, options), failureConverterPath: FAILURE_CONVERTER_PATH };
 }

@@ -1,33 +1,20 @@
 /**
- * Runs the codec server: `tsx codec/main.ts [--port N]`. Keys come from `JOBLEDGER_CODEC_KEYS` and
- * bearer tokens from `JOBLEDGER_CODEC_TOKENS` (`{ "<token>": "viewer" | "auditor" }`). Unless
- * `JOBLEDGER_CODEC_PII_PATHS` names the paths, viewers get the PII fields of every shipped job's input
- * masked. It prints `{"url":...,"port":...}` as one line on stdout once listening, and stops on
- * SIGTERM or SIGINT. Bad configuration exits with code 2.
+ * Runs the codec server: `tsx codec/main.ts [--port N]`. Its settings are read through the project's
+ * configuration schema (`core/config.ts`): keys from `JOBLEDGER_CODEC_KEYS`, bearer tokens from
+ * `JOBLEDGER_CODEC_TOKENS` (`{ "<token>": "viewer" | "auditor" }`), and anonymous decoding only when
+ * `JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer`. Unless `JOBLEDGER_CODEC_PII_PATHS` names the paths, viewers
+ * get the PII fields of every shipped job's input masked. It prints `{"url":...,"port":...}` as one line
+ * on stdout once listening, and stops on SIGTERM or SIGINT. Bad configuration exits with code 2.
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { Config } from '../core/config';
 import { createLogger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { DEFAULT_JOBS } from '../jobs';
 import { CodecConfigError, parseKeyring } from './keys';
 import { piiPathsOf } from './masking';
 import { DEFAULT_CORS_ORIGINS, parseCodecTokens, startCodecServer, type CodecServerOptions } from './server';
-
-const CodecServerEnv = z.object({
-  /** The keyring, `{ "current": "<id>", "keys": { "<id>": "<base64 of 32 bytes>" } }`. Required. */
-  JOBLEDGER_CODEC_KEYS: z.string().min(1, 'JOBLEDGER_CODEC_KEYS is required'),
-  /** Bearer tokens and roles, `{ "<token>": "viewer" | "auditor" }`. Required. */
-  JOBLEDGER_CODEC_TOKENS: z.string().min(1, 'JOBLEDGER_CODEC_TOKENS is required'),
-  /** JSON list of paths masked for viewers, e.g. `[["input","customer","email"]]`. Default: from the shipped jobs. */
-  JOBLEDGER_CODEC_PII_PATHS: z.string().optional(),
-  /** Comma-separated CORS origins. Default: the Web UI (`TEMPORAL_UI_URL`'s origin, 127.0.0.1:8233, localhost:8233). */
-  JOBLEDGER_CODEC_CORS_ORIGINS: z.string().optional(),
-  /** `viewer` gives requests without a token (the local Web UI) masked payloads. Default: unset, 401. */
-  JOBLEDGER_CODEC_ANONYMOUS_ROLE: z.literal('viewer').optional(),
-  /** The Web UI, whose origin is allowed by default. */
-  TEMPORAL_UI_URL: z.url().optional(),
-});
 
 const PiiPaths = z.array(z.array(z.string()));
 
@@ -48,9 +35,17 @@ export function jobPayloadPiiPaths(jobs: readonly JobDefinition[]): string[][] {
 
 /** The server options from the environment; `CodecConfigError` when something is missing or invalid. */
 export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<CodecServerOptions, 'port' | 'logger'> {
-  const parsed = CodecServerEnv.safeParse(env);
+  const parsed = Config.safeParse(env);
   if (!parsed.success) throw new CodecConfigError('codec server configuration is invalid', parsed.error.issues);
   const config = parsed.data;
+  const { JOBLEDGER_CODEC_KEYS: keys, JOBLEDGER_CODEC_TOKENS: tokens } = config;
+  if (!keys || !tokens) {
+    const missing = [...(keys ? [] : ['JOBLEDGER_CODEC_KEYS']), ...(tokens ? [] : ['JOBLEDGER_CODEC_TOKENS'])];
+    throw new CodecConfigError(
+      'codec server configuration is invalid',
+      missing.map((name) => ({ code: 'custom' as const, path: [name], message: `${name} is required`, input: undefined })),
+    );
+  }
 
   let piiPaths = jobPayloadPiiPaths(DEFAULT_JOBS);
   if (config.JOBLEDGER_CODEC_PII_PATHS !== undefined) {
@@ -67,11 +62,11 @@ export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
 
   const corsOrigins = config.JOBLEDGER_CODEC_CORS_ORIGINS
     ? config.JOBLEDGER_CODEC_CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
-    : [...new Set([...(config.TEMPORAL_UI_URL ? [new URL(config.TEMPORAL_UI_URL).origin] : []), ...DEFAULT_CORS_ORIGINS])];
+    : [...new Set([new URL(config.TEMPORAL_UI_URL).origin, ...DEFAULT_CORS_ORIGINS])];
 
   return {
-    keyring: parseKeyring(config.JOBLEDGER_CODEC_KEYS),
-    tokens: parseCodecTokens(config.JOBLEDGER_CODEC_TOKENS),
+    keyring: parseKeyring(keys),
+    tokens: parseCodecTokens(tokens),
     piiPaths,
     corsOrigins,
     ...(config.JOBLEDGER_CODEC_ANONYMOUS_ROLE && { anonymousRole: config.JOBLEDGER_CODEC_ANONYMOUS_ROLE }),

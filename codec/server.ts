@@ -1,18 +1,20 @@
 /**
  * The codec server: the HTTP endpoints the Temporal Web UI and CLI call to show encrypted payloads
  * (`POST /decode`) and to encrypt payloads they send (`POST /encode`), in Temporal's remote codec JSON
- * format. Callers present `Authorization: Bearer <token>`, and the token's role decides what a decode
- * shows. An `auditor` sees payloads in full. A `viewer` sees JSON payloads with the PII paths masked;
- * any other encrypted payload stays encrypted. It listens on 127.0.0.1 only and never logs tokens or
- * payload contents.
+ * format. Callers present `Authorization: Bearer <token>`; without one they get 401, unless
+ * `anonymousRole` lets them decode as viewers. An `auditor` decodes payloads in full and is the only
+ * role that may encode, since workers trust what is encrypted. A `viewer` sees JSON payloads with the
+ * PII paths masked; its other encrypted payloads stay encrypted. A payload that cannot be decrypted
+ * (altered, or an unknown key) fails the request with 422 naming its index. It listens on 127.0.0.1
+ * only and never logs tokens or payload contents.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import type { Logger } from '../core/logging';
-import { EncryptionCodec, decryptPayload, encodingOf } from './codec';
-import { CodecConfigError, jsonConfig, type Keyring } from './keys';
+import { EncryptionCodec, PayloadDecryptionError, decryptPayload, encodingOf } from './codec';
+import { CodecConfigError, UnknownKeyIdError, jsonConfig, type Keyring } from './keys';
 import { maskPii, type JsonPath } from './masking';
 import { listenOnLoopback } from '../core/net';
 
@@ -34,8 +36,9 @@ export interface CodecServerOptions {
   /** Origins whose browsers may call the server (CORS). Default: the Web UI, `http://127.0.0.1:8233` and `http://localhost:8233`. */
   corsOrigins?: string[];
   /**
-   * Role of requests that carry no Authorization header at all (a wrong token is still 401). For the local
-   * dev Web UI, which cannot send tokens: `viewer` lets it show masked payloads. Default none: 401.
+   * Role of requests that carry no Authorization header at all, on `/decode` only (a wrong token is still
+   * 401, and `/encode` always needs an auditor token). For the local dev Web UI, which cannot send tokens:
+   * `viewer` lets it show masked payloads. Default none: 401.
    */
   anonymousRole?: 'viewer';
   /** Port on 127.0.0.1. Default 0: a free port, reported in `url` and `port`. */
@@ -104,6 +107,8 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** More fields of the JSON error body. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -160,25 +165,42 @@ function parseBody(raw: Buffer): Payload[] {
 /** Starts the codec server on 127.0.0.1. See `CodecServerOptions` for the defaults. */
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
   const codec = new EncryptionCodec(options.keyring);
+  if (options.anonymousRole !== undefined && options.anonymousRole !== 'viewer') {
+    throw new CodecConfigError('anonymousRole is not valid', [
+      { code: 'custom', path: ['anonymousRole'], message: "the only anonymous role is 'viewer'", input: undefined },
+    ]);
+  }
   const tokens = Object.entries(parseCodecTokens(options.tokens, 'tokens')).map(([token, role]) => ({ digest: digest(token), role }));
   const piiPaths = options.piiPaths ?? [];
   const corsOrigins = new Set(options.corsOrigins ?? DEFAULT_CORS_ORIGINS);
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
   const log = options.logger;
 
-  /** Decrypts one payload; one that cannot be decrypted is returned still encrypted, and the reason logged. */
-  function decryptOrKeep(payload: Payload): Payload {
-    try {
-      return decryptPayload(payload, options.keyring);
-    } catch (err) {
-      log?.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'payload left encrypted');
-      return payload;
+  /**
+   * Decrypts every encrypted payload (others pass through: history written without the codec is already
+   * clear text). Any that cannot be decrypted fail the whole request with 422, each named by its index.
+   */
+  function decryptAll(payloads: Payload[]): Payload[] {
+    const failures: Array<{ index: number; error: string; reason: string }> = [];
+    const decoded = payloads.map((payload, index) => {
+      try {
+        return decryptPayload(payload, options.keyring);
+      } catch (err) {
+        if (!(err instanceof PayloadDecryptionError || err instanceof UnknownKeyIdError)) throw err;
+        failures.push({ index, error: err.name, reason: err.message });
+        return payload;
+      }
+    });
+    if (failures.length > 0) {
+      log?.warn({ failures }, 'payloads cannot be decrypted');
+      const indexes = failures.map((failure) => failure.index).join(', ');
+      throw new HttpError(422, 'undecryptable_payload', `cannot decrypt payload(s) at index ${indexes}`, { failures });
     }
+    return decoded;
   }
 
   /** What a viewer sees: JSON with the PII paths masked; anything else that was encrypted stays encrypted. */
-  function forViewer(original: Payload): Payload {
-    const decoded = decryptOrKeep(original);
+  function forViewer(original: Payload, decoded: Payload): Payload {
     if (encodingOf(decoded) !== 'json/plain') return original;
     let value: unknown;
     try {
@@ -191,7 +213,8 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
 
   async function respond(route: 'encode' | 'decode', role: CodecRole, payloads: Payload[]): Promise<Payload[]> {
     if (route === 'encode') return codec.encode(payloads);
-    return role === 'auditor' ? payloads.map(decryptOrKeep) : payloads.map(forViewer);
+    const decoded = decryptAll(payloads);
+    return role === 'auditor' ? decoded : decoded.map((payload, index) => forViewer(payloads[index]!, payload));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<{ status: number; route?: string; role?: CodecRole; count?: number }> {
@@ -226,10 +249,14 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
         headers.Allow = ALLOWED_METHODS;
         throw new HttpError(405, 'method_not_allowed', `${route} takes POST`);
       }
-      const role = req.headers.authorization === undefined ? options.anonymousRole : roleOf(req.headers.authorization, tokens);
+      const anonymous = req.headers.authorization === undefined;
+      const role = anonymous ? (route === 'decode' ? options.anonymousRole : undefined) : roleOf(req.headers.authorization, tokens);
       if (!role) {
         headers['WWW-Authenticate'] = 'Bearer';
         throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required');
+      }
+      if (route === 'encode' && role !== 'auditor') {
+        throw new HttpError(403, 'forbidden', 'encode needs an auditor token: workers trust encrypted payloads, so a viewer may only decode');
       }
       const payloads = parseBody(await readBody(req, maxBodyBytes));
       const result = await respond(route, role, payloads);
@@ -237,7 +264,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       return { status: 200, route, role, count: payloads.length };
     } catch (err) {
       if (err instanceof HttpError) {
-        send(err.status, { error: err.code, message: err.message });
+        send(err.status, { error: err.code, message: err.message, ...err.details });
         return { status: err.status };
       }
       log?.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'codec request failed');

@@ -26,6 +26,24 @@ export const Config = z.object({
    * clients and workers encrypt every payload (and failure messages) with AES-256-GCM. Default none.
    */
   JOBLEDGER_CODEC_KEYS: z.string().min(1).optional(),
+  /**
+   * With `JOBLEDGER_CODEC_KEYS` set, accept payloads that are not encrypted (`true`), e.g. while history written
+   * before encryption was turned on is still replayed. Default `false`: they are refused with `UnencryptedPayloadError`.
+   */
+  JOBLEDGER_CODEC_ALLOW_PLAINTEXT: z.stringbool().default(false),
+  /** Codec server: bearer tokens and roles, JSON `{ "<token>": "viewer" | "auditor" }`. Required by `codec/main.ts`. */
+  JOBLEDGER_CODEC_TOKENS: z.string().min(1).optional(),
+  /** Codec server: JSON list of paths masked for viewers, e.g. `[["input","customer","email"]]`. Default: from the shipped jobs. */
+  JOBLEDGER_CODEC_PII_PATHS: z.string().optional(),
+  /** Codec server: comma-separated CORS origins. Default: the Web UI (`TEMPORAL_UI_URL`'s origin, 127.0.0.1:8233, localhost:8233). */
+  JOBLEDGER_CODEC_CORS_ORIGINS: z.string().optional(),
+  /**
+   * Codec server: `viewer` lets requests without an Authorization header `/decode` with PII masked (the local dev
+   * Web UI, which sends no token; `temporal-dev.sh` sets it). Never grants `/encode`. Default: unset, such requests get 401.
+   */
+  JOBLEDGER_CODEC_ANONYMOUS_ROLE: z
+    .literal('viewer', { error: "the only anonymous role is 'viewer' (masked /decode); leave it unset to require a token" })
+    .optional(),
   /** Port of the worker's Prometheus endpoint (SDK and jobledger metrics) on 127.0.0.1; 0 turns it off. Default 9464. */
   JOBLEDGER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
@@ -64,5 +82,6 @@ export function servicesFrom(config: Config): Record<string, string> {
 
 /** The data converter for this configuration: encrypting when keys are configured, the SDK's default otherwise. */
 export function dataConverterFrom(config: Config): DataConverter | undefined {
-  return config.JOBLEDGER_CODEC_KEYS ? dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS)) : undefined;
+  if (!config.JOBLEDGER_CODEC_KEYS) return undefined;
+  return dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS), { allowPlaintext: config.JOBLEDGER_CODEC_ALLOW_PLAINTEXT });
 }

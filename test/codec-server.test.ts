@@ -142,7 +142,7 @@ test('codec server: encode then decode over HTTP round trips, and the encoded fo
   const server = await start(t);
   const original = [defaultPayloadConverter.toPayload(ORDER), defaultPayloadConverter.toPayload('hello')];
   for (const prefix of ['', '/default']) {
-    const encodedRes = await post(server, `${prefix}/encode`, { payloads: original.map(toJson) }, VIEWER, { 'X-Namespace': 'default' });
+    const encodedRes = await post(server, `${prefix}/encode`, { payloads: original.map(toJson) }, AUDITOR, { 'X-Namespace': 'default' });
     assert.equal(encodedRes.status, 200);
     const encoded = ((await encodedRes.json()) as { payloads: JsonPayload[] }).payloads;
     assert.equal(encoded.length, 2);
@@ -212,21 +212,37 @@ test('codec server: bad JSON or a body of the wrong shape gets 400; unknown path
   assert.equal((await post(tooBig, '/decode', { payloads: [toJson(defaultPayloadConverter.toPayload(ORDER))] }, AUDITOR)).status, 413);
 });
 
-test('codec server: a payload it cannot decrypt (unknown key id, altered data) comes back unchanged, the others decoded', async (t) => {
+test('defect 9.8: a tampered or undecryptable ciphertext gets 422 naming each payload index and reason, never a 200 with the ciphertext', async (t) => {
   const server = await start(t);
   const [foreign] = await new EncryptionCodec(parseKeyring({ current: 'k9', keys: { k9: generateKey() } })).encode([defaultPayloadConverter.toPayload('x')]);
   const [altered] = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
   const data = Buffer.from(altered!.data!);
   data[20]! ^= 0xff;
   const [good] = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
-  const sent = [toJson(foreign!), toJson({ ...altered!, data }), toJson(good!)];
-  for (const token of [AUDITOR, VIEWER]) {
-    const res = await post(server, '/decode', { payloads: sent }, token);
-    assert.equal(res.status, 200);
-    const body = (await res.json()) as { payloads: JsonPayload[] };
-    assert.deepEqual(body.payloads.slice(0, 2), sent.slice(0, 2), token);
-    assert.equal((defaultPayloadConverter.fromPayload(fromJson(body.payloads[2]!)) as typeof ORDER).orderId, 'o-1');
+  const sent = [toJson(good!), toJson(foreign!), toJson({ ...altered!, data })];
+  for (const token of [AUDITOR, VIEWER, undefined]) {
+    const anonymous = token === undefined ? await start(t, { anonymousRole: 'viewer' }) : server;
+    const res = await post(anonymous, '/decode', { payloads: sent }, token);
+    assert.equal(res.status, 422, token);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    const body = (await res.json()) as { error: string; message: string; failures: Array<{ index: number; error: string; reason: string }>; payloads?: unknown };
+    assert.equal(body.error, 'undecryptable_payload');
+    assert.match(body.message, /index 1, 2/);
+    assert.equal(body.payloads, undefined, 'no payloads, so no ciphertext passed off as decoded');
+    assert.deepEqual(
+      body.failures.map(({ index, error }) => ({ index, error })),
+      [
+        { index: 1, error: 'UnknownKeyIdError' },
+        { index: 2, error: 'PayloadDecryptionError' },
+      ],
+    );
+    assert.match(body.failures[0]!.reason, /key 'k9'/);
+    assert.match(body.failures[1]!.reason, /authentication failed/);
+    assert.ok(!JSON.stringify(body).includes('ann.lee'));
   }
+  // The intact payload alone still decodes.
+  const ok = await post(server, '/decode', { payloads: [toJson(good!)] }, AUDITOR);
+  assert.equal(ok.status, 200);
 });
 
 test('codec server: binds 127.0.0.1 on a free port by default, rejects weak token configuration', async (t) => {
@@ -319,13 +335,60 @@ test('codec main: missing configuration exits with code 2 and a CodecConfigError
   assert.match(stderr, /CodecConfigError: .*JOBLEDGER_CODEC_KEYS/);
 });
 
-test('codec server: with anonymousRole viewer, a request without a token gets masked payloads; a wrong token is still 401', async (t) => {
-  const server = await start(t, { anonymousRole: 'viewer' });
+test('defect 9.8: anonymous access is off by default (401 on /decode and /encode), and on only through JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer', async (t) => {
   const encoded = await codec.encode([defaultPayloadConverter.toPayload(ORDER)]);
-  const res = await post(server, '/decode', { payloads: encoded.map(toJson) });
+  const env = { JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS), JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer', [AUDITOR]: 'auditor' }) };
+  const configured = codecServerOptionsFromEnv(env);
+  assert.equal(configured.anonymousRole, undefined);
+  const closed = await startCodecServer(configured);
+  t.after(() => closed.stop());
+  for (const path of ['/decode', '/encode']) {
+    const res = await post(closed, path, { payloads: encoded.map(toJson) });
+    assert.equal(res.status, 401, path);
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    assert.equal(((await res.json()) as { error: string }).error, 'unauthorized');
+  }
+
+  // Only `viewer` may be anonymous: `auditor` (or anything else) is a configuration error naming the setting.
+  for (const value of ['auditor', 'yes', '']) {
+    assert.throws(() => codecServerOptionsFromEnv({ ...env, JOBLEDGER_CODEC_ANONYMOUS_ROLE: value }), (err: unknown) => {
+      assert.ok(err instanceof CodecConfigError, value);
+      assert.deepEqual(err.issues.map((issue) => issue.path.join('.')), ['JOBLEDGER_CODEC_ANONYMOUS_ROLE'], value);
+      return true;
+    });
+  }
+  await assert.rejects(startCodecServer({ ...configured, anonymousRole: 'auditor' as 'viewer' }), CodecConfigError);
+
+  // Turned on, a request without a token gets masked payloads; a wrong token is still 401.
+  const open = await startCodecServer(
+    codecServerOptionsFromEnv({ ...env, JOBLEDGER_CODEC_ANONYMOUS_ROLE: 'viewer', JOBLEDGER_CODEC_PII_PATHS: '[["customer","email"]]' }),
+  );
+  t.after(() => open.stop());
+  const res = await post(open, '/decode', { payloads: encoded.map(toJson) });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { payloads: JsonPayload[] };
-  const text = Buffer.from(body.payloads[0]!.data, 'base64').toString('utf8');
-  assert.ok(!text.includes('ann.lee'), 'PII masked for the anonymous viewer');
-  assert.equal((await post(server, '/decode', { payloads: encoded.map(toJson) }, 'not-a-valid-token-at-all')).status, 401);
+  assert.deepEqual(defaultPayloadConverter.fromPayload(fromJson(body.payloads[0]!)), { ...ORDER, customer: { id: 'c-7', email: '***' } });
+  assert.equal((await post(open, '/decode', { payloads: encoded.map(toJson) }, 'not-a-valid-token-at-all')).status, 401);
+});
+
+test('defect 9.8: /encode needs an auditor token: 401 without one (even with anonymousRole viewer), 403 for a viewer, 200 for an auditor', async (t) => {
+  const server = await start(t, { anonymousRole: 'viewer' });
+  const body = { payloads: [toJson(defaultPayloadConverter.toPayload(ORDER))] };
+  for (const path of ['/encode', '/default/encode']) {
+    const anonymous = await post(server, path, body);
+    assert.equal(anonymous.status, 401, path);
+    assert.equal(((await anonymous.json()) as { error: string }).error, 'unauthorized');
+
+    const viewer = await post(server, path, body, VIEWER);
+    assert.equal(viewer.status, 403, path);
+    const refused = (await viewer.json()) as { error: string; message: string; payloads?: unknown };
+    assert.equal(refused.error, 'forbidden');
+    assert.match(refused.message, /auditor/);
+    assert.equal(refused.payloads, undefined);
+
+    const auditor = await post(server, path, body, AUDITOR);
+    assert.equal(auditor.status, 200, path);
+    const [encoded] = ((await auditor.json()) as { payloads: JsonPayload[] }).payloads;
+    assert.ok(isEncrypted(fromJson(encoded!)));
+  }
 });

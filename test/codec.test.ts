@@ -19,10 +19,12 @@ import {
   ENCRYPTED_ENCODING,
   EncryptionCodec,
   PayloadDecryptionError,
+  UnencryptedPayloadError,
   dataConverterOptions,
   dataConverterWithEncryption,
   isEncrypted,
 } from '../codec/codec';
+import { dataConverterFrom, loadConfig } from '../core/config';
 import { CodecConfigError, Keyring, UnknownKeyIdError, generateKey, keyringFromEnv, parseKeyring } from '../codec/keys';
 import { MASK, maskPii, piiPathsOf } from '../codec/masking';
 import { OrderInput } from '../jobs/order';
@@ -172,15 +174,44 @@ test('codec: an unknown key id is an UnknownKeyIdError naming the id', async () 
   assert.throws(() => new Keyring('k2', { k1: Buffer.from(K1, 'base64') }), UnknownKeyIdError);
 });
 
-test('codec: decode leaves payloads that are not encrypted unchanged', async () => {
-  const codec = codecWith('k1', { k1: K1 });
+test('defect 9.8: decode refuses payloads that are not encrypted (UnencryptedPayloadError naming the setting); allowPlaintext lets them through', async () => {
+  const keyring = parseKeyring({ current: 'k1', keys: { k1: K1 } });
   const plain: Payload[] = [
     defaultPayloadConverter.toPayload({ a: 1 }),
     defaultPayloadConverter.toPayload(new Uint8Array([1, 2, 3])),
     defaultPayloadConverter.toPayload(undefined),
   ];
-  const decoded = await codec.decode(plain);
-  decoded.forEach((payload, i) => assert.equal(payload, plain[i]));
+  const strict = new EncryptionCodec(keyring);
+  for (const payload of plain) {
+    await assert.rejects(strict.decode([payload]), (err: unknown) => {
+      assert.ok(err instanceof UnencryptedPayloadError);
+      assert.equal(err.name, 'UnencryptedPayloadError');
+      assert.equal(err.encoding, text(payload.metadata?.encoding));
+      assert.match(err.message, /JOBLEDGER_CODEC_ALLOW_PLAINTEXT=true/);
+      return true;
+    });
+  }
+  // One clear payload among encrypted ones is enough to refuse the batch, through the SDK's helpers too.
+  const [encrypted] = await strict.encode([defaultPayloadConverter.toPayload(ORDER)]);
+  await assert.rejects(strict.decode([encrypted!, plain[0]!]), UnencryptedPayloadError);
+  await assert.rejects(decodeFromPayloadsAtIndex(loadDataConverter(dataConverterOptions(keyring)), 0, [plain[0]!]), UnencryptedPayloadError);
+
+  // The migration opt-out: clear payloads pass unchanged, encrypted ones still decrypt.
+  const lenient = new EncryptionCodec(keyring, { allowPlaintext: true });
+  const decoded = await lenient.decode([...plain, encrypted!]);
+  plain.forEach((payload, i) => assert.equal(decoded[i], payload));
+  assert.deepEqual(defaultPayloadConverter.fromPayload(decoded[3]!), ORDER);
+
+  // The setting, parsed once through the configuration schema: off by default.
+  const keys = JSON.stringify({ current: 'k1', keys: { k1: K1 } });
+  const codecOf = (env: NodeJS.ProcessEnv) => dataConverterFrom(loadConfig(env))!.payloadCodecs![0] as EncryptionCodec;
+  assert.equal(codecOf({ JOBLEDGER_CODEC_KEYS: keys }).allowPlaintext, false);
+  assert.equal(codecOf({ JOBLEDGER_CODEC_KEYS: keys, JOBLEDGER_CODEC_ALLOW_PLAINTEXT: 'true' }).allowPlaintext, true);
+  assert.throws(() => loadConfig({ JOBLEDGER_CODEC_KEYS: keys, JOBLEDGER_CODEC_ALLOW_PLAINTEXT: 'sometimes' }), (err: unknown) => {
+    assert.ok(err instanceof z.ZodError);
+    assert.deepEqual(err.issues[0]?.path, ['JOBLEDGER_CODEC_ALLOW_PLAINTEXT']);
+    return true;
+  });
 });
 
 test('codec: the SDK converter helpers run payloads through the codec (JSON, binary, undefined) and back', async () => {
