@@ -119,16 +119,17 @@ function checkAgreement(jobs: Iterable<JobOutcome>): InvariantResult {
 function checkEffects(env: ChaosEnv, jobs: Map<string, JobOutcome>): { invariant: InvariantResult; byKind: Record<string, number> } {
   const effects = [...env.sandbox.payments.listEffects(), ...env.sandbox.inventory.listEffects(), ...env.sandbox.email.listEffects()];
   const byKind = tally(effects.map((e) => e.kind));
-  const bad: string[] = [];
+  const bad: string[] = []; // counts wrong: listed first
+  const misplaced: string[] = []; // effects under the wrong key or outside any accepted job
   const perOrder = new Map<string, Record<string, number>>();
   for (const e of effects) {
     const step = ORDER_EFFECT_STEPS[e.kind];
     const jobId = e.orderId === null ? undefined : jobIdFor(ORDER_TYPE, e.orderId);
     if (!step || !jobId || !jobs.has(jobId)) {
-      bad.push(`${e.kind} effect ${e.idempotencyKey} belongs to no accepted order job`);
+      misplaced.push(`${e.kind} effect ${e.idempotencyKey} belongs to no accepted order job`);
       continue;
     }
-    if (e.idempotencyKey !== stepKey(jobId, step)) bad.push(`${e.kind} of ${jobId} carries key ${e.idempotencyKey}, not ${stepKey(jobId, step)}`);
+    if (e.idempotencyKey !== stepKey(jobId, step)) misplaced.push(`${e.kind} of ${jobId} carries key ${e.idempotencyKey}, not ${stepKey(jobId, step)}`);
     const counts = perOrder.get(jobId) ?? {};
     counts[e.kind] = (counts[e.kind] ?? 0) + 1;
     perOrder.set(jobId, counts);
@@ -147,6 +148,7 @@ function checkEffects(env: ChaosEnv, jobs: Map<string, JobOutcome>): { invariant
       bad.push(`${o.jobId} Compensated but not netted out: reserve ${n('reserve')}, release ${n('release')}, charge ${n('charge')}, refund ${n('refund')}`);
     }
   }
+  bad.push(...misplaced);
   return {
     byKind,
     invariant: {

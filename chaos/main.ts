@@ -6,7 +6,6 @@
  * --record, and exits 1 if any scenario failed (2 on bad usage). SIGINT/SIGTERM stop every process it
  * started and remove its temp dirs.
  */
-import { join } from 'node:path';
 import { runCleanups } from './processes';
 import { getScenario, SCENARIOS } from './registry';
 import { ARTIFACTS_DIR, formatSummary, recordRows, writeArtifact } from './report';
@@ -64,7 +63,9 @@ async function main(): Promise<void> {
     console.error(`${(err as Error).message}\n${USAGE}`);
     process.exit(2);
   }
+  let interrupted = false;
   const stop = (signal: string) => {
+    interrupted = true;
     process.stderr.write(`\n${signal}: stopping every process the chaos suite started\n`);
     void runCleanups().finally(() => process.exit(130));
   };
@@ -73,14 +74,14 @@ async function main(): Promise<void> {
 
   const results: ScenarioResult[] = [];
   for (const scenario of args.scenarios) {
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const result = await runScenario(scenario, {
       size: args.size,
       overrides: Object.fromEntries(Object.entries(args.overrides).filter(([name]) => name in scenario.full)),
       ...(args.seed !== undefined && { seed: args.seed }),
       log: (line) => process.stderr.write(`[chaos ${scenario.id}] ${line}\n`),
-      keepLogsOnFailure: join(ARTIFACTS_DIR, `${scenario.id}-${stamp}-logs`),
+      logsDir: ARTIFACTS_DIR,
     });
+    if (interrupted) return; // the run was cut short: nothing to report
     results.push(result);
     const path = writeArtifact(result);
     process.stderr.write(`[chaos ${scenario.id}] wrote ${path}\n`);

@@ -11,8 +11,9 @@ import { c1WorkerKills } from './scenarios/c1-worker-kills';
 import { c2ServerRestart } from './scenarios/c2-server-restart';
 import { c3DownstreamOutage } from './scenarios/c3-downstream-outage';
 import { c4DuplicateFlood } from './scenarios/c4-duplicate-flood';
+import { c7ChildFailures } from './scenarios/c7-child-failures';
 
-export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c3DownstreamOutage, c4DuplicateFlood];
+export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c3DownstreamOutage, c4DuplicateFlood, c7ChildFailures];
 
 /** The scenario with this id (case-insensitive); throws naming the known ids. */
 export function getScenario(id: string): ChaosScenario {

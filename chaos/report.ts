@@ -6,6 +6,7 @@
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './devserver';
+import { artifactStem } from './run';
 import type { ScenarioResult } from './scenario';
 
 export const ARTIFACTS_DIR = join(ROOT, 'artifacts/chaos');
@@ -34,6 +35,7 @@ export function formatSummary(results: readonly ScenarioResult[]): string {
     out.push(`    workload: ${r.workload || '(not reached)'}`);
     out.push(`    faults:   ${r.faults || '(not reached)'}`);
     out.push(`    observed: ${observedLine(r) || '(nothing)'}`);
+    if (r.logs) out.push(`    logs:     ${r.logs}`);
     const width = Math.max(...r.invariants.map((i) => i.name.length));
     for (const i of r.invariants) out.push(`    ${i.ok ? 'ok  ' : 'FAIL'}  ${i.name.padEnd(width)}  ${i.detail.split('\n')[0]}`);
     out.push('');
@@ -48,8 +50,7 @@ export function formatSummary(results: readonly ScenarioResult[]): string {
 /** Writes artifacts/chaos/<id>-<timestamp>.json and returns its path. */
 export function writeArtifact(result: ScenarioResult): string {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  const stamp = result.startedAt.replace(/[:.]/g, '-');
-  const path = join(ARTIFACTS_DIR, `${result.id}-${stamp}.json`);
+  const path = join(ARTIFACTS_DIR, `${artifactStem(result.id, result.startedAt)}.json`);
   writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
   return path;
 }

@@ -5,6 +5,7 @@
  * throws, or overruns its time limit, yields a failed result rather than an exception.
  */
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { ChaosEnv } from './env';
 import { ROOT } from './devserver';
 import { checkShared } from './invariants';
@@ -21,8 +22,13 @@ export interface RunScenarioOptions {
   log?: (line: string) => void;
   /** Hard limit on the whole scenario (workload, faults and checks), in ms. Default 20 minutes. */
   timeLimitMs?: number;
-  /** Where to copy the processes' logs when the scenario fails. Default: nowhere. */
-  keepLogsOnFailure?: string;
+  /** When the scenario fails, the processes' logs are copied to `<logsDir>/<id>-<start time>-logs`. Default: not kept. */
+  logsDir?: string;
+}
+
+/** `<id>-<start time>`, the stem of a run's artifact names. */
+export function artifactStem(id: string, startedAt: string): string {
+  return `${id}-${startedAt.replace(/[:.]/g, '-')}`;
 }
 
 /** The commit under test: short hash, `+dirty` when tracked files differ from it. */
@@ -96,7 +102,8 @@ export async function runScenario(scenario: ChaosScenario, options: RunScenarioO
     result.ok = result.invariants.length > 0 && result.invariants.every((i) => i.ok);
     if (env) {
       result.events = env.events;
-      await env.close(result.ok ? undefined : options.keepLogsOnFailure);
+      if (!result.ok && options.logsDir) result.logs = join(options.logsDir, `${artifactStem(result.id, result.startedAt)}-logs`);
+      await env.close(result.logs);
     }
     result.durationMs = Date.now() - startedAt.getTime();
   }

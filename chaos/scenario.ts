@@ -65,4 +65,6 @@ export interface ScenarioResult {
   durationMs: number;
   /** Timeline of injected faults and notable happenings, ms since the start. */
   events: { atMs: number; what: string }[];
+  /** Where the processes' logs were kept (failed runs only). */
+  logs?: string;
 }
