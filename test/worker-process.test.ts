@@ -28,8 +28,10 @@ interface Proc {
   child: ChildProcess;
   /** Stdout, split into lines as they arrive. */
   lines: string[];
-  /** Resolves with the exit code (null if killed by a signal). */
+  /** Resolves with the exit code (null if killed by a signal) once the process ended and its stdout closed. */
   exited: Promise<number | null>;
+  /** Resolves when the process itself ended, even if a process it left behind still holds its stdout. */
+  ended: Promise<void>;
 }
 
 function startProcess(command: string, args: string[], extraEnv: NodeJS.ProcessEnv): Proc {
@@ -48,7 +50,8 @@ function startProcess(command: string, args: string[], extraEnv: NodeJS.ProcessE
       resolve(code);
     }),
   );
-  return { child, lines, exited };
+  const ended = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, lines, exited, ended };
 }
 
 function parsed(lines: string[]): Record<string, any>[] {
@@ -154,7 +157,7 @@ test('defect 9.7: SIGTERM to the npm run worker process stops the worker process
   const parentPid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
 
   npm.child.kill('SIGTERM');
-  await npm.exited;
+  await npm.ended;
   await until('the worker process to end', () => (alive(pid) ? undefined : true), 20_000);
   const stopped = parsed(npm.lines).find((e) => e.msg === 'worker stopped');
   assert.equal(stopped?.outcome, 'stopped');
