@@ -18,8 +18,10 @@
 #
 # Payload encryption: on the first `up`, .temporal/codec.env is created (mode 600) with a fresh AES-256
 # key and two bearer tokens (auditor, viewer). `env` exports JOBLEDGER_CODEC_KEYS from it, so clients and
-# workers started after `eval "$(./temporal-dev.sh env)"` store only ciphertext in history. The Web UI
-# sends no token; the codec server gives it the viewer role (PII masked). Auditors use their token:
+# workers started after `eval "$(./temporal-dev.sh env)"` store only ciphertext in history. The local Web
+# UI sends no token, so this script turns on anonymous decoding for it (JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer:
+# PII masked; off by default anywhere else). Encoding (start, signal, update with a payload) needs the
+# auditor token, so the Web UI cannot send payloads; use the CLI:
 #   temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer <auditor token>"
 set -euo pipefail
 
@@ -63,7 +65,6 @@ ensure_codec_env() {
     const tokens = JSON.stringify({ [randomBytes(24).toString("hex")]: "auditor", [randomBytes(24).toString("hex")]: "viewer" });
     console.log(`JOBLEDGER_CODEC_KEYS='"'"'${keys}'"'"'`);
     console.log(`JOBLEDGER_CODEC_TOKENS='"'"'${tokens}'"'"'`);
-    console.log("JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer");
   ' >"$codec_env")
 }
 
@@ -76,6 +77,8 @@ codec_up() {
     # shellcheck disable=SC1090
     source "$codec_env"
     export TEMPORAL_UI_URL="http://127.0.0.1:$ui_port"
+    # Local dev only: the Web UI sends no token, so requests without one may decode, PII masked.
+    export JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer
     cd "$root"
     nohup node_modules/.bin/tsx codec/main.ts --port "$codec_port" >>"$state/codec.log" 2>&1 </dev/null &
     echo $! >"$codec_pid_file"
