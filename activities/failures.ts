@@ -59,6 +59,9 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   return { errorClass: ErrorClass.Internal };
 }
 
+/** How much a Retry-After or circuit cool-down is stretched at most, as a fraction of it (see toApplicationFailure). */
+export const WAIT_SPREAD = 0.25;
+
 /** Where a failure happened, to fill in its details and pick its retry delay. */
 export interface FailureScope {
   attempt?: number;
@@ -78,7 +81,10 @@ export function toApplicationFailure(err: unknown, scope: FailureScope = {}): Ap
     info.kind !== 'permanent' && retry && attempt !== undefined
       ? jitteredDelayMs({ attempt, initialIntervalMs: retry.initialIntervalMs, backoffCoefficient: retry.backoffCoefficient, maximumIntervalMs: retry.maximumIntervalMs })
       : undefined;
-  const nextRetryDelay = jittered === undefined ? retryAfterMs : retryAfterDelayMs(retryAfterMs, jittered);
+  // A wait the dependency asked for (Retry-After) or its open circuit imposes ends at the same moment for
+  // every job that failed together: stretched by a random factor in [1, 1 + WAIT_SPREAD], they return spread out.
+  const spreadWait = retryAfterMs === undefined ? undefined : Math.floor(retryAfterMs * (1 + WAIT_SPREAD * Math.random()));
+  const nextRetryDelay = jittered === undefined ? retryAfterMs : retryAfterDelayMs(spreadWait, jittered);
   const details: FailureDetails = {
     errorClass,
     ...(attempt !== undefined && { attempt }),
