@@ -72,6 +72,9 @@ codec_up() {
   codec_enabled || return 0
   alive_pid "$codec_pid_file" >/dev/null && return 0
   ensure_codec_env
+  # The log is appended to across runs: only a "url" line written after this offset means this start is up.
+  local offset=0
+  [ -f "$state/codec.log" ] && offset="$(wc -c <"$state/codec.log")"
   (
     set -a
     # shellcheck disable=SC1090
@@ -84,7 +87,7 @@ codec_up() {
     echo $! >"$codec_pid_file"
   )
   for _ in $(seq 1 60); do
-    grep -q '"url"' "$state/codec.log" 2>/dev/null && return 0
+    [[ "$(tail -c +"$((offset + 1))" "$state/codec.log" 2>/dev/null)" == *'"url"'* ]] && return 0
     alive_pid "$codec_pid_file" >/dev/null || break
     sleep 0.25
   done
