@@ -66,8 +66,15 @@ export function childKey(parentKey: string, index: number): string {
  */
 export const METADATA_MAX_LENGTH = 128;
 
-/** Characters refused in identities, correlation ids and reasons: C0 and C1 control characters. */
-export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+/**
+ * Characters refused in identities, correlation ids and reasons: C0 and C1 control characters; the
+ * invisible format characters that hide or reorder text (soft hyphen, zero-width characters, bidi marks,
+ * embeddings, overrides and isolates, byte order mark), with which two identities look alike or an audit
+ * line reads differently from what it holds; and unpaired UTF-16 surrogates, which are not text (the
+ * ledger would store them as U+FFFD, a different identity).
+ */
+export const CONTROL_CHARACTERS =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Job type names: lower-case words joined by dots, e.g. `order.fulfill`. */
 export const JOB_TYPE_PATTERN = /^[a-z][a-z0-9]*(\.[a-z][a-z0-9-]*)+$/;
