@@ -204,7 +204,9 @@ export const c3DownstreamOutage: ChaosScenario<C3Params> = {
         {
           name: 'circuit-open-fails-fast',
           ok: m.circuitOpen.length > 0 && m.calledAnyway.length === 0,
-          detail: m.calledAnyway.length === 0
+          detail: m.circuitOpen.length === 0
+            ? `no charge attempt failed CircuitOpen: during the outage ${m.outageAttempts} attempts made ${m.outageCalls} provider calls`
+            : m.calledAnyway.length === 0
             ? `${m.circuitOpen.length} charge attempts failed CircuitOpen, none called the provider (median ${median} ms, max ${m.fastMs.at(-1) ?? 0} ms claim to failure); during the outage ${m.outageAttempts} attempts made ${m.outageCalls} provider calls (${m.outageCircuitOpen} failed fast)`
             : `${m.calledAnyway.length} CircuitOpen attempts called the provider anyway: ${m.calledAnyway.slice(0, 5).map((a) => `${a.key}#${a.attempt}`).join(', ')}`,
         },
