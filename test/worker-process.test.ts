@@ -159,11 +159,25 @@ test('defect 9.7: SIGTERM to the npm run worker process stops the worker process
   npm.child.kill('SIGTERM');
   await npm.ended;
   await until('the worker process to end', () => (alive(pid) ? undefined : true), 20_000);
+  await npm.exited; // every line read
   const stopped = parsed(npm.lines).find((e) => e.msg === 'worker stopped');
   assert.equal(stopped?.outcome, 'stopped');
   assert.equal(stopped?.pid, pid);
   // npm execs the worker: no shell or tsx process in between.
   assert.equal(parentPid, npm.child.pid);
+});
+
+test('defect 9.7: when npm run worker is killed with SIGKILL, the worker notices its parent is gone and stops cleanly', async () => {
+  const npm = startProcess('npm', ['run', '-s', 'worker'], workerEnv('sigkill-tq'));
+  const { pid } = await until('worker started', () => line(npm, 'worker started'));
+  started.add(pid);
+  npm.child.kill('SIGKILL'); // npm cannot forward anything
+  await npm.ended;
+  await until('the worker process to end', () => (alive(pid) ? undefined : true), 20_000);
+  await npm.exited; // every line read
+  const entries = parsed(npm.lines);
+  assert.ok(entries.some((e) => e.msg === 'parent process exited; stopping the worker'));
+  assert.equal(entries.find((e) => e.msg === 'worker stopped')?.outcome, 'stopped');
 });
 
 test('defect 9.6: a worker whose ledger file is replaced fails its health check, logs one error naming the path and exits 1', async () => {
