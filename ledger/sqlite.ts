@@ -8,9 +8,9 @@
  * through triggers, so the audit trail is append-only at the store level.
  * Opening a file whose schema is current only reads, so read-only users never
  * wait for a writer. The file's device and inode are remembered at open and
- * compared with the path before every write transaction (and on `checkHealth`),
- * so a ledger deleted or replaced under a running process is noticed instead
- * of written to; storage faults surface as LedgerUnavailableError naming the path.
+ * compared with the path before every operation (and on `checkHealth`), so a
+ * ledger deleted or replaced under a running process is noticed instead of
+ * written to; storage faults surface as LedgerUnavailableError naming the path.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
