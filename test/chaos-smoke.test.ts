@@ -1,8 +1,8 @@
 /**
  * The chaos suite at smoke size, through the same code as `npm run chaos`: C1 (workers SIGKILLed, one of
- * them between an applied charge and its ledger completion) and C4 (concurrent duplicate submissions
- * with a worker killed). Each runs on its own dev server, worker processes and sandbox providers, and
- * every invariant it reports must hold.
+ * them between an applied charge and its ledger completion), C4 (concurrent duplicate submissions
+ * with a worker killed) and C5 (hostile inputs through the SDK, the CLI and raw starts). Each runs on its
+ * own dev server, worker processes and sandbox providers, and every invariant it reports must hold.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -46,4 +46,18 @@ test('C4 smoke: 10 keys × 10 concurrent submissions over 2 clients, a worker SI
   assert.equal(result.observed.started, 10);
   assert.equal(result.observed.deduplicated, 90);
   assert.deepEqual(result.observed.statuses, { Completed: 10 });
+});
+
+test('C5 smoke: 150 hostile inputs through the SDK, 8 through the CLI, 22 raw starts: refused before start, or failed at once as Validation', async () => {
+  const result = await smoke('C5');
+  assert.deepEqual(
+    result.invariants.map((i) => i.name),
+    ['jobs-settle', 'jobstatus-agrees-with-workflow', 'effects-exactly-once', 'ledger-agrees', 'reconcile-clean', 'sdk-refuses-with-typed-errors', 'cli-exits-2-with-a-message', 'nothing-started-by-refused-submissions', 'raw-starts-fail-at-once-as-validation', 'no-effects-no-retries', 'prototype-intact'],
+  );
+  assert.equal(result.observed.sdkRefused, 150);
+  assert.equal(result.observed.cliExit2, 8);
+  assert.ok((result.observed.rawStarts as number) >= 20);
+  assert.equal(result.observed.rawValidation, result.observed.rawStarts);
+  assert.deepEqual(result.observed.statuses, { Failed: result.observed.rawStarts });
+  assert.deepEqual(result.observed.effects, {});
 });
