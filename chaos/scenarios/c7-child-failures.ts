@@ -235,6 +235,13 @@ export const c7ChildFailures: ChaosScenario<C7Params> = {
           if (statuses.length !== want) runProblems.push(`${id}: ${statuses.length} runs (${statuses.join(', ')}), expected ${want}`);
         }
       }
+      // The ledger record of a rerun child must describe its newest run (reconcile and the archive rely on it).
+      const staleRuns: string[] = [];
+      for (const { childId } of terminated) {
+        const latest = (await client.workflow.getHandle(childId).describe()).runId;
+        const recorded = (await env.main.ledger.getJobById(childId))?.runId;
+        if (recorded !== latest) staleRuns.push(`${childId}: ledger run ${recorded ?? '(none)'}, newest run ${latest}`);
+      }
       const parkedIds = new Set(parked.map((job) => job.jobId));
       const shouldPark = new Set(terminated.map((t) => t.job.jobId));
       const parkMismatch = [...new Set([...parkedIds, ...shouldPark])].filter((id) => parkedIds.has(id) !== shouldPark.has(id));
@@ -262,6 +269,13 @@ export const c7ChildFailures: ChaosScenario<C7Params> = {
           detail: badFinal.length === 0 && retryErrors.length === 0
             ? `${retried.length} operator retries; ${started.filter((j) => j.childKeysFit).length} parents Completed, ${started.filter((j) => !j.childKeysFit).length} raw starts with too-long child keys Failed`
             : [...badFinal, ...retryErrors].slice(0, 6).join('; '),
+        },
+        {
+          name: 'rerun-children-recorded',
+          ok: staleRuns.length === 0,
+          detail: staleRuns.length === 0
+            ? `the ledger records of the ${terminated.length} rerun children name their newest run`
+            : `${staleRuns.length} of ${terminated.length} rerun children keep the terminated run in the ledger: ${staleRuns.slice(0, 3).join('; ')}`,
         },
         {
           name: 'children-started-once',
