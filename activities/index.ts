@@ -49,8 +49,16 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
         ErrorClass.Validation,
       );
     }
-    // Raw starts reach the ledger here; a job the client already recorded is left as it is.
-    await deps.ledger.recordJob({
+    // Raw starts reach the ledger here, and so do reruns under the same id (an operator's rerun of a
+    // terminated child): the record names the run that is executing. The key keeps its first input.
+    const known = await deps.ledger.getJobById(submission.jobId);
+    if (known && known.inputHash !== submission.inputHash) {
+      throw ApplicationFailure.nonRetryable(
+        `job ${submission.jobId} was recorded with another input (input hash ${known.inputHash}, this run ${submission.inputHash})`,
+        ErrorClass.IdempotencyConflict,
+      );
+    }
+    await deps.ledger.recordRun({
       jobId: submission.jobId,
       jobType: definition.type,
       idempotencyKey: submission.idempotencyKey,

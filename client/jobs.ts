@@ -372,10 +372,8 @@ export class JobClient {
       status: JobLedgerStatus.Running,
       dedupeWindowMs: dedupeWindowMs(definition),
     };
-    if (!known) await this.options.ledger.recordJob(record);
-    else if (known.runId !== runId && (known.expired || FAILED_STATES.includes(known.status))) {
-      await this.options.ledger.replaceJob(record, known.version);
-    }
+    // The job's prepare step records the same run; whichever comes first inserts, the other is a no-op.
+    if (!known || known.runId !== runId) await this.options.ledger.recordRun(record);
   }
 
   private result(submission: ResolvedSubmission, deduplicated: boolean): SubmitResult {

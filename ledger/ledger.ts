@@ -300,6 +300,31 @@ export class Ledger {
     });
   }
 
+  /**
+   * Records that a run of this job started (Temporal accepted it): inserts the record if the key is new,
+   * and otherwise points it at this run, back to Running with a fresh dedupe window, when it named another
+   * run (an operator's rerun of a terminated child, a resubmission that policy allowed, a job whose
+   * dedupe window had passed). A `job.rerun` event names the previous run. Compare-and-set, retried on
+   * conflicts; a no-op when the record already names this run.
+   */
+  async recordRun(job: NewJob): Promise<JobRecord> {
+    const key = jobKey(job.jobType, job.idempotencyKey);
+    return this.withCasRetries<JobRecord>(key, async (tx) => {
+      const current = await tx.getJob(key);
+      if (!current) {
+        const record = this.newJobRecord(job, 1);
+        if (!(await tx.putJobIfAbsent(record))) return new CasLost(0);
+        await this.jobEvent(tx, record, 'job.recorded', { jobKey: key, dedupeUntil: record.dedupeUntil });
+        return record;
+      }
+      if (current.runId === (job.runId ?? null)) return current;
+      const record: JobRecord = { ...this.newJobRecord(job, current.version + 1), createdAt: current.createdAt };
+      if (!(await tx.compareAndSetJob(record, current.version))) return new CasLost(current.version);
+      await this.jobEvent(tx, record, 'job.rerun', { jobKey: key, runId: job.runId, previousRunId: current.runId, previousStatus: current.status });
+      return record;
+    });
+  }
+
   /** Sets a job's status (and outcome, if given) by compare-and-set, retrying on conflicts. */
   async updateJobStatus(jobId: string, status: JobLedgerStatus, outcome?: unknown): Promise<JobRecord> {
     return this.withCasRetries<JobRecord>(jobId, async (tx) => {

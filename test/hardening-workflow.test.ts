@@ -171,6 +171,10 @@ test('defect 9.1: a terminated child parks its parent once every child ended; an
   assert.equal(result.status, 'Completed');
   const rerun = await doomed.describe();
   assert.equal(rerun.status.name, 'COMPLETED', 'the terminated child ran again under the same id');
+  const record = await h.ledger.getJobById(doomed.workflowId);
+  assert.deepEqual([record?.runId, record?.status], [rerun.runId, 'Completed'], 'the ledger names the rerun, not the terminated run');
+  const reruns = await h.ledger.events({ jobId: doomed.workflowId });
+  assert.equal(reruns.filter((e) => e.kind === 'job.rerun').length, 1);
   assert.equal(attempts.byKey.get(`test.kid:${id}.part-0/book`), 1, 'the completed child was not started again');
 });
 
