@@ -334,8 +334,8 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
   };
 
   /**
-   * Validates the job and records it in the ledger. Invalid input fails the job for good (`Failed`); any
-   * other failure (the ledger unavailable, locked or corrupt) is infrastructure: the job parks at
+   * Validates the job and records it in the ledger. Invalid input (or a key recorded with another input)
+   * fails the job for good (`Failed`); any other failure (the ledger unavailable, locked or corrupt) is infrastructure: the job parks at
    * `prepare`, where an operator retries it once the ledger is repaired, and its key is never burnt.
    */
   const prepareJob = async (): Promise<JobPlan | JobResult> => {
@@ -344,7 +344,7 @@ export async function jobWorkflow(args: JobArgs): Promise<JobResult> {
         return await prepare(args);
       } catch (err) {
         const facts = factsOf(err);
-        if (facts.errorClass === ErrorClass.Validation) {
+        if (isPermanent(facts.errorClass)) {
           mark(JobStatus.Failed, [{ key: SA.ErrorClass, value: facts.errorClass }]);
           log.error('job rejected', { ...fields({ outcome: 'rejected' }) });
           throw err;
