@@ -387,20 +387,22 @@ async function checkEffects(
   for await (const execution of client.workflow.list({ query: `${base} AND JobType = ${literal(ORDER_TYPE)}` })) jobIds.add(execution.workflowId);
   const from = Math.max(scope.since?.getTime() ?? -Infinity, scope.cutoff?.getTime() ?? -Infinity);
   const unattributed: string[] = [];
-  const counted = (effects: Effect[]) =>
+  const foreignByKind = new Map<string, string[]>();
+  const counted = (kind: string) => (effects: Effect[]) =>
     effects.filter((e) => {
       if (jobIds.has(e.idempotencyKey.split('/')[0]!)) return true;
       if (Date.parse(e.appliedAt) < from) return false;
       unattributed.push(e.idempotencyKey);
+      foreignByKind.set(kind, [...(foreignByKind.get(kind) ?? []), e.idempotencyKey]);
       return true;
     });
 
   const [charges, refunds, reservations, releases, emails] = await Promise.all([
-    fetchEffects(providers.payments, 'charge').then(counted),
+    fetchEffects(providers.payments, 'charge').then(counted('charge')),
     fetchEffects(providers.payments, 'refund'),
-    fetchEffects(providers.inventory, 'reserve').then(counted),
+    fetchEffects(providers.inventory, 'reserve').then(counted('reserve')),
     fetchEffects(providers.inventory, 'release'),
-    fetchEffects(providers.email, 'email').then(counted),
+    fetchEffects(providers.email, 'email').then(counted('email')),
   ]);
   const refundedAmount = new Map<unknown, number>();
   for (const r of refunds) refundedAmount.set(r.data.chargeId, (refundedAmount.get(r.data.chargeId) ?? 0) + Number(r.data.amount));
@@ -427,7 +429,8 @@ async function checkEffects(
   const discrepancies: Discrepancy[] = [];
   const check = (effect: string, actual: number, what: string) => {
     if (actual >= completed && actual <= completed + mayHoldEffects) return;
-    const foreign = unattributed.length ? `; applied outside any ${ORDER_TYPE} job: ${unattributed.slice(0, 5).join(', ')}` : '';
+    const outside = foreignByKind.get(effect) ?? [];
+    const foreign = outside.length ? `; applied outside any ${ORDER_TYPE} job: ${outside.slice(0, 5).join(', ')}` : '';
     discrepancies.push({
       kind: 'effects',
       jobType: ORDER_TYPE,
