@@ -24,6 +24,12 @@ export interface CircuitBreakerOptions {
   coolDownMs?: number;
   /** Trial calls allowed in flight at once while half-open. Integer >= 1. Default: 1. */
   halfOpenMaxCalls?: number;
+  /**
+   * How soon a call refused while half-open (the trial slots are taken) should ask again, in ms: the
+   * trial usually reports within one call, so a refused call need not wait out a whole cool-down. At
+   * most the rest of the trial window. Default: 1_000.
+   */
+  halfOpenRetryMs?: number;
   /** Successful trial calls while half-open that close the circuit. Integer >= 1. Default: 1. */
   successThreshold?: number;
   /**
@@ -90,6 +96,7 @@ function positiveInteger(name: string, value: number): number {
 export class CircuitBreaker {
   private readonly failureThreshold: number;
   private readonly coolDownMs: number;
+  private readonly halfOpenRetryMs: number;
   private readonly halfOpenMaxCalls: number;
   private readonly successThreshold: number;
   private readonly maxCasAttempts: number;
@@ -106,6 +113,10 @@ export class CircuitBreaker {
     this.coolDownMs = options.coolDownMs ?? 30_000;
     if (!Number.isFinite(this.coolDownMs) || this.coolDownMs < 0) {
       throw new RangeError(`circuit breaker: coolDownMs must be a number >= 0, got ${this.coolDownMs}`);
+    }
+    this.halfOpenRetryMs = options.halfOpenRetryMs ?? 1_000;
+    if (!Number.isFinite(this.halfOpenRetryMs) || this.halfOpenRetryMs < 0) {
+      throw new RangeError(`circuit breaker: halfOpenRetryMs must be a number >= 0, got ${this.halfOpenRetryMs}`);
     }
     this.store = options.store ?? new MemoryBreakerStore();
     this.now = options.now ?? Date.now;
@@ -152,7 +163,7 @@ export class CircuitBreaker {
         // The trials in flight never reported back: start a new trial window with this call.
         return { next: { ...r, openedAt: now, halfOpenInFlight: 1 }, result: { allowed: true } };
       }
-      return { result: { allowed: false, retryInMs: this.coolDownMs - elapsed } };
+      return { result: { allowed: false, retryInMs: Math.min(this.halfOpenRetryMs, this.coolDownMs - elapsed) } };
     });
   }
 

@@ -222,8 +222,10 @@ test('breaker: half-opens after the cool-down allowing exactly halfOpenMaxCalls 
       assert.equal(breaker.state('payments'), 'half-open');
     }
     clock.advance(1000);
-    assert.deepEqual(breaker.beforeCall('payments'), { allowed: false, retryInMs: 29_000 });
-    assert.deepEqual(breaker.beforeCall('payments'), { allowed: false, retryInMs: 29_000 });
+    // Refused while the trials are out: ask again soon (the trial reports within a call), not after a cool-down.
+    assert.deepEqual(breaker.beforeCall('payments'), { allowed: false, retryInMs: 1_000 });
+    clock.advance(28_500);
+    assert.deepEqual(breaker.beforeCall('payments'), { allowed: false, retryInMs: 500 }, 'never past the trial window');
   }
 });
 
