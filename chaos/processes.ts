@@ -24,17 +24,18 @@ export function isAlive(t: Tracked): boolean {
   return t.child.exitCode === null && t.child.signalCode === null;
 }
 
-/** Starts `command`, stdout and stderr appended to `logFile`. Throws if it cannot be spawned. */
+/** Starts `command` (as `uid`/`gid` when given), stdout and stderr appended to `logFile`. Throws if it cannot be spawned. */
 export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { env: NodeJS.ProcessEnv; cwd: string; logFile: string },
+  options: { env: NodeJS.ProcessEnv; cwd: string; logFile: string; uid?: number; gid?: number },
 ): Tracked {
   const log = openSync(options.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', log, log] });
+    const user = options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid };
+    child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', log, log], ...user });
   } finally {
     closeSync(log); // the child holds its own copy
   }

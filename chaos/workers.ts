@@ -46,8 +46,8 @@ export class WorkerPool {
 
   constructor(private readonly options: WorkerPoolOptions) {}
 
-  /** Starts `count` workers (not waiting for them to be ready). */
-  start(count = 1): PoolWorker[] {
+  /** Starts `count` workers (not waiting for them to be ready), as another user when `as` is given. */
+  start(count = 1, as?: { uid: number; gid: number }): PoolWorker[] {
     if (this.closed) throw new Error('the worker pool is closed');
     const started: PoolWorker[] = [];
     for (let i = 0; i < count; i++) {
@@ -57,6 +57,7 @@ export class WorkerPool {
         cwd: ROOT,
         env: { ...cleanBaseEnv(), ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
         logFile: join(this.options.logDir, `${identity}.log`),
+        ...as,
       });
       const worker = { identity, process };
       void process.exited.then(({ code, signal }) => {
