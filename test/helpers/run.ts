@@ -8,9 +8,12 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<RunResult> {
+/** Runs `command`; `stdin`, when given, is written to its standard input (default: empty). */
+export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000, stdin?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => {}); // the command may exit before it reads everything (EPIPE)
+    child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -25,8 +28,8 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
 }
 
 /** `jobledger <args>` through tsx, as `npm run -s jobledger --` runs it. */
-export function cli(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
-  return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], env);
+export function cli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<RunResult> {
+  return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], env, undefined, stdin);
 }
 
 /** Runs a TypeScript snippet in a separate node process (through tsx) and parses the JSON it prints. */
