@@ -180,10 +180,13 @@ interface RawOutcome {
 async function checkRaw(env: ChaosEnv, workflowId: string, via: RawOutcome['via'], what: string, closeLimitMs: number): Promise<RawOutcome> {
   const handle = env.main.client.workflow.getHandle(workflowId);
   const outcome: RawOutcome = { workflowId, via, what };
-  const failed = await Promise.race([
-    handle.result().then(() => 'completed' as const, (err: unknown) => err),
-    sleep(closeLimitMs + 30_000).then(() => 'timeout' as const),
-  ]);
+  // Bounded by an abort, so no long poll outlives the check (and the connection).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), closeLimitMs + 30_000);
+  const failed = await env.main.client.connection
+    .withAbortSignal(abort.signal, () => handle.result())
+    .then(() => 'completed' as const, (err: unknown) => (abort.signal.aborted ? ('timeout' as const) : err));
+  clearTimeout(timer);
   if (failed === 'completed' || failed === 'timeout') return { ...outcome, problem: failed === 'completed' ? 'the workflow completed' : 'not closed in time' };
   const failure = applicationFailureOf(failed);
   outcome.failureType = failure?.type ?? (failed instanceof Error ? failed.name : 'unknown');
