@@ -93,10 +93,15 @@ export class InvalidSubmitOptionsError extends Error {
 }
 
 /** An operator action as the client accepts it: identity and reason are required. */
-export const OperatorActionInput = z.object({
+export const OperatorActionInput = z.strictObject({
   action: z.enum(OPERATOR_ACTIONS),
-  operator: z.string().trim().min(1).max(128),
-  reason: z.string().trim().min(3).max(1000),
+  operator: Metadata,
+  reason: z
+    .string()
+    .trim()
+    .min(3)
+    .max(1000)
+    .refine((value) => !CONTROL_CHARACTERS.test(value.replace(/[\n\t]/g, ' ')), 'must not contain control characters other than new lines and tabs'),
 });
 export type OperatorActionInput = z.infer<typeof OperatorActionInput>;
 

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { z } from 'zod';
 import { ApplicationFailure, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { InvalidSubmitOptionsError } from '../client/jobs';
+import { InvalidSubmitOptionsError, OperatorActionInput } from '../client/jobs';
 import { JOB_WORKFLOW_TYPE, MAX_INPUT_BYTES } from '../common/constants';
 import { SA } from '../common/searchAttributes';
 import { DEFAULT_JOBS } from '../jobs';
@@ -236,4 +236,18 @@ test('defect 9.4: JobClient.submit checks each child input against the child sch
   const id = unique('parent');
   await assert.rejects(h.jobs.submit('test.parent', { id, titles: ['ok', 'far too long'] }), InvalidChildInputError);
   await assertNothingStarted(`test.parent:${id}`);
+});
+
+test('defect 9.5: operator identities follow the same bounds as submitters; reasons refuse control characters', () => {
+  const ok = OperatorActionInput.safeParse({ action: 'retry', operator: '  alice@ops  ', reason: 'line one\nline two' });
+  assert.ok(ok.success);
+  assert.equal(ok.data.operator, 'alice@ops');
+  for (const bad of [
+    { action: 'retry', operator: 'x'.repeat(129), reason: 'too long an identity' },
+    { action: 'retry', operator: 'alice\u0007', reason: 'bell in the identity' },
+    { action: 'retry', operator: 'alice', reason: 'escape \u001b[31m in the reason' },
+    { action: 'retry', operator: 'alice', reason: 'an extra field', extra: true },
+  ]) {
+    assert.equal(OperatorActionInput.safeParse(bad).success, false, JSON.stringify(bad));
+  }
 });
