@@ -5,7 +5,9 @@
  * modes, are restarted on a ledger chmod-ed 0444), corrupt (header and page headers overwritten in place,
  * then the file restored from a copy taken under the write lock at the moment of the fault) and deleted
  * (unlinked under the write lock: the workers must notice and exit; the copy is restored and new workers
- * continue). After each repair the driver resubmits every key and, like an operator, retries each job
+ * continue). Under the lock and the read-only file, the orders sent during the fault go through the CLI as
+ * the workers' user, so they start but stay unrecorded and their own prepare step meets the fault. After
+ * each repair the driver resubmits every key and, like an operator, retries each job
  * parked because of the ledger (`dlq retry` with an identity and a reason). Every accepted job must end
  * Completed with one effect per step, or stay parked with an error naming the ledger; no key is burnt.
  */
@@ -148,7 +150,7 @@ class LedgerChaos {
     return s;
   }
 
-  /** A submission through the CLI as a child process (so the driver's event loop never waits on a lock). */
+  /** A submission through the CLI as a child process, as the workers' user (so the driver's event loop never waits on a lock, and file modes apply). */
   async submitViaCli(orderId: string, fault: Fault, when: Submission['when']): Promise<Submission> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'client/cli.ts', 'submit', ORDER_TYPE, '--input', JSON.stringify(orderInput(orderId)), '--json'], {
       cwd: ROOT,
@@ -162,6 +164,7 @@ class LedgerChaos {
         LOG_LEVEL: 'error',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...this.as,
     });
     let stdout = '';
     let stderr = '';
@@ -365,7 +368,7 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
   id: 'C6',
   title: 'ledger locked, read-only, corrupt and deleted under running order jobs; operator retries after each repair',
   full: { jobsPerFault: 24, workers: 2, lockedMs: 12_000, readOnlyMs: 20_000, corruptMs: 15_000, deletedMs: 5_000, providerDelayMs: 1_500, phaseSettleMs: 120_000, settleMs: 240_000 },
-  smoke: { jobsPerFault: 6, workers: 2, lockedMs: 10_000, readOnlyMs: 16_000, corruptMs: 10_000, deletedMs: 3_000, providerDelayMs: 1_500, phaseSettleMs: 90_000, settleMs: 120_000 },
+  smoke: { jobsPerFault: 6, workers: 2, lockedMs: 10_000, readOnlyMs: 18_000, corruptMs: 10_000, deletedMs: 3_000, providerDelayMs: 1_500, phaseSettleMs: 90_000, settleMs: 120_000 },
 
   async run(env, p) {
     const root = process.getuid?.() === 0;
@@ -391,8 +394,10 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
       faultLog[`${fault} injected`] = await plan.inject();
       const injectedAt = Date.now(); // the fault lasts its duration from here (after any worker restart it needs)
       env.note(`${fault}: ${faultLog[`${fault} injected`]}`);
-      // The other half arrives during the fault. Under the lock they go through the CLI, whose ledger write then waits in its own process.
-      await paced(orderIds.slice(half), Math.min(plan.durationMs / 2, 6_000), 2, (id) => (fault === 'locked' ? c.submitViaCli(id, fault, 'during') : c.submit(id, fault, 'during')));
+      // The other half arrives during the fault. Locked and read-only: through the CLI as the workers' user, whose ledger write
+      // then fails after the workflow started, so the job's own prepare step has to record it (and meets the fault too).
+      const viaCli = fault === 'locked' || fault === 'read-only';
+      await paced(orderIds.slice(half), Math.min(plan.durationMs / 2, 6_000), 2, (id) => (viaCli ? c.submitViaCli(id, fault, 'during') : c.submit(id, fault, 'during')));
       const left = plan.durationMs - (Date.now() - injectedAt);
       if (left > 0) await sleep(left);
       c.timings[`${fault}Ms`] = Date.now() - injectedAt;
@@ -415,9 +420,10 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
       const evidence = Object.fromEntries(FAULTS.map((fault) => {
         const refused = byFault(fault).filter((s) => s.when === 'during' && s.error).length;
         const parkedJobs = new Set(c.parked.filter((x) => x.fault === fault).map((x) => x.jobId)).size;
+        const atPrepare = new Set(c.parked.filter((x) => x.fault === fault && x.phase === 'prepare').map((x) => x.jobId)).size;
         const exited = c.exits.filter((e) => e.fault === fault).length;
-        return [fault, { refused, parkedJobs, exited }];
-      })) as Record<Fault, { refused: number; parkedJobs: number; exited: number }>;
+        return [fault, { refused, parkedJobs, atPrepare, exited }];
+      })) as Record<Fault, { refused: number; parkedJobs: number; atPrepare: number; exited: number }>;
       const deletedExits = c.exits.filter((e) => e.fault === 'deleted');
       const otherExits = c.exits.filter((e) => e.fault !== 'deleted');
 
@@ -455,8 +461,9 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
         },
         {
           name: 'each-fault-hit-the-workload',
-          ok: FAULTS.every((f) => (c.inFlight[f] ?? 0) > 0 && evidence[f].refused + evidence[f].parkedJobs + evidence[f].exited > 0),
-          detail: FAULTS.map((f) => `${f}: ${c.inFlight[f] ?? 0} jobs in flight when injected, ${evidence[f].refused} submissions refused during it, ${evidence[f].parkedJobs} jobs parked, ${evidence[f].exited} workers exited`).join('; '),
+          // Read-only fails fast, so a job that meets it at prepare parks there within the fault; the deletion stops every worker.
+          ok: FAULTS.every((f) => (c.inFlight[f] ?? 0) > 0 && evidence[f].refused + evidence[f].parkedJobs + evidence[f].exited > 0) && evidence['read-only'].atPrepare > 0,
+          detail: FAULTS.map((f) => `${f}: ${c.inFlight[f] ?? 0} jobs in flight when injected, ${evidence[f].refused} submissions answered with an error during it, ${evidence[f].parkedJobs} jobs parked (${evidence[f].atPrepare} at prepare), ${evidence[f].exited} workers exited`).join('; '),
         },
         {
           name: 'parked-only-by-the-ledger',
@@ -494,7 +501,7 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
       observed: {
         keys: orderIds.length,
         accepted: accepted.length,
-        refusedDuringFaults: c.submissions.filter((s) => s.when === 'during' && s.error).length,
+        errorsDuringFaults: c.submissions.filter((s) => s.when === 'during' && s.error).length,
         submissionErrors: tally(c.submissions.filter((s) => s.error).map((s) => `${s.fault}: ${s.error!.replace(/\/[^\s:)]+/g, '<path>').slice(0, 90)}`)),
         parkings: c.parked.length,
         operatorRetries: c.parked.filter((x) => x.retried).length,
