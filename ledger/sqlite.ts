@@ -8,7 +8,8 @@
  * through triggers, so the audit trail is append-only at the store level.
  * Opening a file whose schema is current only reads, so read-only users never
  * wait for a writer. The file's device and inode are remembered at open and
- * compared with the path before every operation (and on `checkHealth`), so a
+ * compared with the path before every operation, again once a transaction holds
+ * the write lock, and on `checkHealth`, so a
  * ledger deleted or replaced under a running process is noticed instead of
  * written to; storage faults surface as LedgerUnavailableError naming the path.
  */
@@ -366,6 +367,8 @@ export class SqliteLedgerBackend implements LedgerBackend {
     try {
       this.stmt.begin.run();
       try {
+        // Again once the lock is ours: the file may have been deleted or replaced while BEGIN waited for it.
+        this.assertSameFile();
         const out = await fn(this.tx);
         this.stmt.commit.run();
         return out;
