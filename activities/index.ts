@@ -97,15 +97,23 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
   }
 }
 
-/** Records a job's final status and outcome in the ledger. */
+/** Records a job's final status and outcome in the ledger; a ledger fault leaves as a classified failure. */
 export async function finishJob(deps: ActivityDeps, args: FinishArgs): Promise<void> {
-  if (!(await deps.ledger.getJobById(args.jobId))) return; // rejected before it was recorded (invalid input)
-  await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
+  try {
+    if (!(await deps.ledger.getJobById(args.jobId))) return; // rejected before it was recorded (invalid input)
+    await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
 }
 
-/** Appends an event (dead letter, operator action) to the job's ledger trail. */
+/** Appends an event (dead letter, operator action) to the job's ledger trail; a ledger fault leaves as a classified failure. */
 export async function recordEvent(deps: ActivityDeps, args: RecordArgs): Promise<void> {
-  await deps.ledger.recordJobEvent(args.jobId, args.kind, args.data);
+  try {
+    await deps.ledger.recordJobEvent(args.jobId, args.kind, args.data);
+  } catch (err) {
+    throw toApplicationFailure(err);
+  }
 }
 
 /** What one ledger-guarded activity runs: a step or a compensation. */
@@ -191,7 +199,12 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
   } catch (err) {
     const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
     const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }) });
-    await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
+    try {
+      await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
+    } catch (ledgerErr) {
+      // The step's own failure stands; its claim stays until the lease ends, then the next attempt takes it over.
+      log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: ledgerErr }, 'step failure not recorded: ledger unavailable');
+    }
     meter.createCounter(Metric.stepAttempts).add(1, { job_type: args.jobType, step: work.name, outcome: 'failure', error_class: failure.type ?? 'Internal' });
     log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
     throw failure;
