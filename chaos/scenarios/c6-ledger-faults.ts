@@ -7,9 +7,9 @@
  * (unlinked under the write lock: the workers must notice and exit; the copy is restored and new workers
  * continue). Under the lock and the read-only file, the orders sent during the fault go through the CLI as
  * the workers' user, so they start but stay unrecorded and their own prepare step meets the fault. After
- * each repair the driver resubmits every key and, like an operator, retries each job
- * parked because of the ledger (`dlq retry` with an identity and a reason). Every accepted job must end
- * Completed with one effect per step, or stay parked with an error naming the ledger; no key is burnt.
+ * each repair the driver resubmits every key and, like an operator, retries each job parked because of
+ * the ledger (`dlq retry` with an identity and a reason). Every accepted job must end Completed with one
+ * effect per step, or stay parked with an error naming the ledger; no key is burnt.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
