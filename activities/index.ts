@@ -42,7 +42,7 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
   const workflowId = execution?.workflowId;
   try {
     const definition = deps.registry.get(args.jobType);
-    const submission = resolveSubmission(definition, args.input, args.idempotencyKey);
+    const submission = resolveSubmission(definition, args.input, args.idempotencyKey, deps.registry);
     if (submission.jobId !== workflowId) {
       throw ApplicationFailure.nonRetryable(
         `workflow id '${workflowId}' does not match the job id '${submission.jobId}' of this type and key`,

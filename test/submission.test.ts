@@ -238,6 +238,23 @@ test('defect 9.4: JobClient.submit checks each child input against the child sch
   await assertNothingStarted(`test.parent:${id}`);
 });
 
+test('defect 9.4: a raw start whose child input breaks the child schema fails at prepare as Validation, starting no child', async () => {
+  const id = unique('raw-parent');
+  const jobId = `test.parent:${id}`;
+  const result = env.client.workflow.execute(JOB_WORKFLOW_TYPE, {
+    workflowId: jobId,
+    taskQueue: h.taskQueue,
+    args: [{ jobType: 'test.parent', input: { id, titles: ['ok', 'far too long'] }, idempotencyKey: id, submittedBy: 'raw-tester' }],
+  });
+  await assert.rejects(result, (err: unknown) => {
+    const failure = rootFailure(err);
+    assert.equal(failure?.type, 'Validation');
+    assert.match(failure?.message ?? '', /children\.1/);
+    return true;
+  });
+  await assertNothingStarted(`test.child:${id}.part-0`);
+});
+
 test('defect 9.5: operator identities follow the same bounds as submitters; reasons refuse control characters', () => {
   const ok = OperatorActionInput.safeParse({ action: 'retry', operator: '  alice@ops  ', reason: 'line one\nline two' });
   assert.ok(ok.success);
