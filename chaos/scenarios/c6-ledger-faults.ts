@@ -27,8 +27,10 @@ import { cleanBaseEnv, type PoolWorker } from '../workers';
 import { ORDER_TYPE, orderInput, paced, sleep } from '../workload';
 
 type C6Params = {
-  /** Orders per fault: half submitted before it is injected, half while it lasts. */
+  /** Orders per fault, submitted before it is injected (in flight when it hits)... */
   jobsPerFault: number;
+  /** ...except these last ones, submitted while it lasts. */
+  duringFault: number;
   /** Worker processes. */
   workers: number;
   /** How long each fault lasts (for `deleted`: after every worker has exited). */
@@ -367,8 +369,8 @@ function faultPlans(c: LedgerChaos): Record<Fault, FaultPlan> {
 export const c6LedgerFaults: ChaosScenario<C6Params> = {
   id: 'C6',
   title: 'ledger locked, read-only, corrupt and deleted under running order jobs; operator retries after each repair',
-  full: { jobsPerFault: 24, workers: 2, lockedMs: 12_000, readOnlyMs: 20_000, corruptMs: 15_000, deletedMs: 5_000, providerDelayMs: 1_500, phaseSettleMs: 120_000, settleMs: 240_000 },
-  smoke: { jobsPerFault: 6, workers: 2, lockedMs: 10_000, readOnlyMs: 18_000, corruptMs: 10_000, deletedMs: 3_000, providerDelayMs: 1_500, phaseSettleMs: 90_000, settleMs: 120_000 },
+  full: { jobsPerFault: 24, duringFault: 4, workers: 2, lockedMs: 12_000, readOnlyMs: 20_000, corruptMs: 15_000, deletedMs: 5_000, providerDelayMs: 1_500, phaseSettleMs: 120_000, settleMs: 240_000 },
+  smoke: { jobsPerFault: 6, duringFault: 3, workers: 2, lockedMs: 10_000, readOnlyMs: 18_000, corruptMs: 10_000, deletedMs: 3_000, providerDelayMs: 1_500, phaseSettleMs: 90_000, settleMs: 120_000 },
 
   async run(env, p) {
     const root = process.getuid?.() === 0;
@@ -384,24 +386,25 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
 
     for (const fault of FAULTS) {
       const orderIds = Array.from({ length: p.jobsPerFault }, (_, i) => `c6-${fault}-${String(i).padStart(3, '0')}`);
-      const half = Math.ceil(orderIds.length / 2);
-      await paced(orderIds.slice(0, half), 3_000, 4, (id) => c.submit(id, fault, 'before'));
-      await sleep(1_500); // the first half is in flight
-      const states = await c.settle(orderIds.slice(0, half).map((id) => jobIdFor(ORDER_TYPE, id)), 0);
+      const before = orderIds.length - p.duringFault;
+      await paced(orderIds.slice(0, before), 3_000, 4, (id) => c.submit(id, fault, 'before'));
+      await sleep(1_500); // they are in flight
+      const states = await c.settle(orderIds.slice(0, before).map((id) => jobIdFor(ORDER_TYPE, id)), 0);
       c.inFlight[fault] = [...states.values()].filter((s) => s.workflow === 'RUNNING' && s.status !== JobStatus.DeadLettered).length;
       const plan = plans[fault];
       c.markFault(fault);
       faultLog[`${fault} injected`] = await plan.inject();
       const injectedAt = Date.now(); // the fault lasts its duration from here (after any worker restart it needs)
       env.note(`${fault}: ${faultLog[`${fault} injected`]}`);
-      // The other half arrives during the fault. Locked and read-only: through the CLI as the workers' user, whose ledger write
+      // The rest arrives during the fault. Locked and read-only: through the CLI as the workers' user, whose ledger write
       // then fails after the workflow started, so the job's own prepare step has to record it (and meets the fault too).
       const viaCli = fault === 'locked' || fault === 'read-only';
-      await paced(orderIds.slice(half), Math.min(plan.durationMs / 2, 6_000), 2, (id) => (viaCli ? c.submitViaCli(id, fault, 'during') : c.submit(id, fault, 'during')));
-      const left = plan.durationMs - (Date.now() - injectedAt);
-      if (left > 0) await sleep(left);
+      const during = paced(orderIds.slice(before), Math.min(plan.durationMs / 3, 4_000), p.duringFault, (id) => (viaCli ? c.submitViaCli(id, fault, 'during') : c.submit(id, fault, 'during')));
+      await sleep(plan.durationMs);
+      if (!viaCli) await during; // the client is replaced by a restore; its submissions fail fast under these faults
       c.timings[`${fault}Ms`] = Date.now() - injectedAt;
       faultLog[`${fault} removed`] = await plan.remove();
+      await during;
       c.markFault('none');
       env.note(`${fault} removed after ${c.timings[`${fault}Ms`]} ms: ${faultLog[`${fault} removed`]}`);
 
@@ -495,7 +498,7 @@ export const c6LedgerFaults: ChaosScenario<C6Params> = {
     };
 
     return {
-      workload: `${orderIds.length} order.fulfill jobs (${p.jobsPerFault} per fault, half submitted during it), ${p.workers} worker processes${c.as ? ` as uid ${c.as.uid}` : ''} on one ledger file`,
+      workload: `${orderIds.length} order.fulfill jobs (${p.jobsPerFault} per fault, ${p.duringFault} of them submitted during it), ${p.workers} worker processes${c.as ? ` as uid ${c.as.uid}` : ''} on one ledger file`,
       faults: FAULTS.map((f) => `${f} ${((c.timings[`${f}Ms`] ?? 0) / 1000).toFixed(0)} s`).join(', ') + '; operator retries of ledger-parked jobs after each repair',
       accepted,
       observed: {
