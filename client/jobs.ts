@@ -160,6 +160,14 @@ export interface JobClientOptions {
   metrics?: MetricMeter;
 }
 
+/** The ledger status of a closed job, by its terminal `JobStatus`; a run closed without one (terminated) is Abandoned. */
+const LEDGER_END_OF: Readonly<Record<string, JobLedgerStatus>> = {
+  [JobStatus.Completed]: JobLedgerStatus.Completed,
+  [JobStatus.Compensated]: JobLedgerStatus.Compensated,
+  [JobStatus.Abandoned]: JobLedgerStatus.Abandoned,
+  [JobStatus.Failed]: JobLedgerStatus.Failed,
+};
+
 const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatus.Abandoned];
 
 export class JobClient {
@@ -240,7 +248,10 @@ export class JobClient {
     const description = await this.options.client.workflow.getHandle(submission.jobId).describe();
     const existingHash = description.memo?.inputHash;
     if (typeof existingHash === 'string') this.assertSameInput(submission.jobId, existingHash, submission.inputHash);
-    await this.remember(definition, submission, submittedBy, description.runId, known);
+    // A closed run the ledger lacks is recorded with the end it had, not as Running.
+    const jobStatus = description.typedSearchAttributes.get(SA.JobStatus);
+    const ended = description.status.name === 'RUNNING' ? JobLedgerStatus.Running : (LEDGER_END_OF[jobStatus ?? ''] ?? JobLedgerStatus.Abandoned);
+    await this.remember(definition, submission, submittedBy, description.runId, known, ended);
     log.info({ status: description.status.name, outcome: 'deduplicated' }, 'duplicate submission answered by Temporal');
     return this.result(submission, true);
   }
@@ -365,6 +376,7 @@ export class JobClient {
     submittedBy: string,
     runId: string,
     known: JobView | undefined,
+    status: JobLedgerStatus = JobLedgerStatus.Running,
   ): Promise<void> {
     const record = {
       jobId: submission.jobId,
@@ -374,7 +386,7 @@ export class JobClient {
       submittedBy,
       definitionVersion: String(definition.version),
       runId,
-      status: JobLedgerStatus.Running,
+      status,
       dedupeWindowMs: dedupeWindowMs(definition),
     };
     // The job's prepare step records the same run; whichever comes first inserts, the other is a no-op.

@@ -17,6 +17,9 @@ import { JOB_WORKFLOW_TYPE, TERMINAL_STATUSES, type JobStatus } from '../common/
 import { SA } from '../common/searchAttributes';
 import { defineJob, type JobDefinition } from '../jobs/define';
 import { reportGenerateJob, reportSectionJob } from '../jobs/report';
+import { JobClient } from '../client/jobs';
+import { JobRegistry } from '../jobs/registry';
+import { openLedger } from '../ledger';
 import { AttemptLog } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { resolveExecutable, startDevServer, tempDir, unique } from './helpers/servers';
@@ -271,5 +274,20 @@ test('defect 9.3: a locked ledger during prepare parks the job (not Failed); aft
   } finally {
     if (!released) holder.exec('ROLLBACK');
     holder.close();
+  }
+});
+
+test('C6 finding: a submission that Temporal deduplicates onto a closed job the ledger lacks records that job\'s end, not Running', async () => {
+  const id = unique('closed');
+  const { jobId } = await h.jobs.submit('test.simple', { id });
+  await env.client.workflow.getHandle(jobId).result();
+  const emptyLedger = openLedger(join(tempDir(), 'other-ledger.db'));
+  try {
+    const other = new JobClient({ client: env.client, registry: new JobRegistry([simpleJob as JobDefinition]), ledger: emptyLedger, taskQueue: h.taskQueue, logger: h.logger, submittedBy: 'second-host' });
+    const again = await other.submit('test.simple', { id });
+    assert.deepEqual([again.jobId, again.deduplicated], [jobId, true]);
+    assert.equal((await emptyLedger.getJobById(jobId))?.status, 'Completed');
+  } finally {
+    await emptyLedger.close();
   }
 });

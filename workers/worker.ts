@@ -53,7 +53,7 @@ export function openBreaker(path: string, logger: Logger, options: Omit<CircuitB
   const breaker = new CircuitBreaker({ ...options, store });
   const gauge = Runtime.instance().metricMeter.createGauge(Metric.circuitState, 'int');
   breaker.onTransition((dependency, from, to) => {
-    logger.warn({ dependency, from, to }, 'circuit breaker state changed');
+    logger.warn({ dependency, from_state: from, to_state: to }, 'circuit breaker state changed');
     gauge.set(CIRCUIT_STATE_VALUE[to] ?? -1, { dependency });
   });
   return { breaker, close: () => store.close() };
