@@ -5,7 +5,7 @@
  * against exactly that set. `paced` spreads submissions evenly over a duration with bounded concurrency.
  */
 import type { ConnectedJobClient } from '../client/connect';
-import type { SubmitResult } from '../client/jobs';
+import type { OperatorIdentity, SubmitResult } from '../client/jobs';
 import type { OrderInput } from '../jobs/order';
 
 export const ORDER_TYPE = 'order.fulfill';
@@ -103,3 +103,22 @@ export async function paced<T>(items: readonly T[], durationMs: number, concurre
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Retries each parked job as an operator would (`jobledger dlq retry`); returns the ids retried and the refusals. */
+export async function retryAsOperator(
+  via: ConnectedJobClient,
+  jobIds: readonly string[],
+  who: OperatorIdentity,
+): Promise<{ retried: string[]; refused: string[] }> {
+  const retried: string[] = [];
+  const refused: string[] = [];
+  for (const jobId of jobIds) {
+    try {
+      await via.jobs.act(jobId, { action: 'retry', ...who });
+      retried.push(jobId);
+    } catch (err) {
+      refused.push(`${jobId}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return { retried, refused };
+}

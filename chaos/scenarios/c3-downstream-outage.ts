@@ -12,7 +12,7 @@ import type { LedgerEvent } from '../../ledger';
 import { SqliteBreakerStore } from '../../resilience/breaker-store';
 import type { ChaosEnv } from '../env';
 import type { ChaosScenario, InvariantResult } from '../scenario';
-import { ORDER_TYPE, Submitter, paced, sleep } from '../workload';
+import { ORDER_TYPE, Submitter, paced, retryAsOperator, sleep } from '../workload';
 
 type C3Params = {
   /** Orders submitted. */
@@ -138,16 +138,7 @@ export const c3DownstreamOutage: ChaosScenario<C3Params> = {
     const allEnded = await waitCompletedOrParked(env, accepted.length, p.parkWaitMs);
     circuit.stop();
     const parked = await env.main.jobs.deadLettered(ORDER_TYPE);
-    const retried: string[] = [];
-    const retryErrors: string[] = [];
-    for (const job of parked) {
-      try {
-        await env.main.jobs.act(job.jobId, { action: 'retry', ...OPERATOR });
-        retried.push(job.jobId);
-      } catch (err) {
-        retryErrors.push(`${job.jobId}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const { retried, refused: retryErrors } = await retryAsOperator(env.main, parked.map((job) => job.jobId), OPERATOR);
     const parkedAt = tally(parked.map((j) => `${j.step ?? '?'}/${j.errorClass ?? '?'}`));
     env.note(`${parked.length} jobs parked (${JSON.stringify(parkedAt)}); operator retried ${retried.length}`);
 

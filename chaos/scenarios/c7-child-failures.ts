@@ -16,7 +16,7 @@ import { InvalidChildKeyError } from '../../jobs/submission';
 import { StepState, stepKey } from '../../ledger';
 import type { ChaosEnv } from '../env';
 import type { ChaosScenario, InvariantResult } from '../scenario';
-import { sleep } from '../workload';
+import { retryAsOperator, sleep } from '../workload';
 
 type C7Params = {
   /** Parents with short keys, submitted through the JobClient. */
@@ -182,16 +182,7 @@ export const c7ChildFailures: ChaosScenario<C7Params> = {
     }
     const parked = started.filter((job) => views.get(job.jobId)?.jobStatus === JobStatus.DeadLettered);
     const parkedWrong = parked.filter((job) => views.get(job.jobId)?.status !== 'RUNNING' || views.get(job.jobId)?.step !== 'children').map((job) => `${job.jobId}: ${JSON.stringify(views.get(job.jobId))}`);
-    const retried: string[] = [];
-    const retryErrors: string[] = [];
-    for (const job of parked) {
-      try {
-        await env.main.jobs.act(job.jobId, { action: 'retry', ...OPERATOR });
-        retried.push(job.jobId);
-      } catch (err) {
-        retryErrors.push(`${job.jobId}: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    const { retried, refused: retryErrors } = await retryAsOperator(env.main, parked.map((job) => job.jobId), OPERATOR);
     env.note(`${parked.length} parents parked at children; operator retried ${retried.length}`);
 
     const childrenOfStarted = started.filter((job) => job.childKeysFit).flatMap(childIds);
