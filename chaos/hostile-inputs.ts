@@ -91,8 +91,11 @@ const ODD_UNICODE: readonly [string, string][] = [
   ['fullwidth letters', '\uFF21\uFF22'],
   ['a non-breaking space', '\u00A0'],
 ];
-/** Identities must not hide or reorder text: format characters and unpaired surrogates are refused there too. */
-const INVISIBLE_IN_IDENTITY = ODD_UNICODE.filter(([, s]) => /[\uD800-\uDFFF\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/.test(s));
+/**
+ * Identities must not hide or reorder text: format characters and unpaired surrogates are refused there
+ * too. (With the `u` flag a valid surrogate pair, such as a plain emoji, is one code point, not `Cs`.)
+ */
+const INVISIBLE_IN_IDENTITY = ODD_UNICODE.filter(([, s]) => /[\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]|\p{Cs}/u.test(s));
 
 const CONTROL: readonly [string, string][] = [
   ['NUL', '\u0000'],
@@ -318,8 +321,8 @@ const BUILDERS: Record<HostileKind, (r: Rng, n: number, type: Shipped) => Return
   'bad-submitter'(r, n, type) {
     const field = pick(r, ['submittedBy', 'submittedBy', 'correlationId'] as const);
     const invisible = pick(r, INVISIBLE_IN_IDENTITY);
-    const value = pick(r, ['', '   ', `tab\there-${n}`, `nul\u0000-${n}`, 'x'.repeat(129), 42, null, {}, ['ops'], true, `ops-${n}${invisible[1]}`] as const);
-    const label = value === `ops-${n}${invisible[1]}` ? `an identity with ${invisible[0]}` : shown(value);
+    const value = pick(r, ['', '   ', `tab\there-${n}`, `nul\u0000-${n}`, 'x'.repeat(129), 42, null, {}, ['ops'], true, `ops-${invisible[1]}${n}`] as const);
+    const label = value === `ops-${invisible[1]}${n}` ? `an identity with ${invisible[0]}` : shown(value);
     return fixed('bad-submitter', `${field} ${label}`, type, baseInput(type, n), { [field]: value });
   },
 

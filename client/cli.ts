@@ -246,7 +246,9 @@ async function reconcileCommand(values: ReturnType<typeof command>['values'], ou
 
 /** Maps an error to its exit code and a one-object description (zod issues included). */
 export function describeError(err: unknown): { code: number; body: Record<string, unknown> } {
-  const base = { error: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
+  // node's parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code: to the user that is bad usage.
+  const badArguments = err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
+  const base = { error: badArguments ? 'UsageError' : err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
   if (err instanceof JobValidationError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
   if (err instanceof OperatorActionRejectedError || err instanceof InvalidSubmitOptionsError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
   if (
@@ -254,7 +256,7 @@ export function describeError(err: unknown): { code: number; body: Record<string
     err instanceof InvalidIdempotencyKeyError ||
     err instanceof UnknownJobTypeError ||
     err instanceof MissingSubmitterError ||
-    (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    badArguments
   ) {
     return { code: ExitCode.invalid, body: base };
   }
