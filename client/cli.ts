@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { DEFAULT_JOBS } from '../jobs';
 import { checkDefinitions, formatViolations } from '../jobs/admission';
-import { UnknownJobTypeError } from '../jobs/registry';
+import { JobRegistry, UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
 import { auditCommand } from '../audit/cli';
 import './audit-export';
@@ -20,7 +20,8 @@ import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
 import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { MAX_INPUT_BYTES } from '../common/constants';
-import { IdempotencyConflictError, InvalidSubmitOptionsError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
+import { checkSubmission, IdempotencyConflictError, InvalidSubmitOptionsError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
+import { loadConfig } from '../core/config';
 
 const USAGE = `usage: jobledger <command> [options]
 
@@ -160,13 +161,16 @@ async function run(argv: string[], output: Output): Promise<number> {
   }
   if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);
   const input = name === 'submit' ? await readInput(values.input, process.stdin) : undefined;
+  const submitOptions = {
+    ...(values.key !== undefined && { key: values.key }),
+    ...(values['submitted-by'] !== undefined && { submittedBy: values['submitted-by'] }),
+    ...(values['correlation-id'] !== undefined && { correlationId: values['correlation-id'] }),
+  };
+  // Bad input is reported (exit 2) before connecting, whether or not Temporal is reachable.
+  if (name === 'submit') checkSubmission(new JobRegistry(DEFAULT_JOBS), target, input, submitOptions, loadConfig().JOBLEDGER_SUBMITTED_BY);
   return withJobClient(async (connected, config) => {
     if (name === 'submit') {
-      const result = await connected.jobs.submit(target, input, {
-        ...(values.key !== undefined && { key: values.key }),
-        ...(values['submitted-by'] !== undefined && { submittedBy: values['submitted-by'] }),
-        ...(values['correlation-id'] !== undefined && { correlationId: values['correlation-id'] }),
-      });
+      const result = await connected.jobs.submit(target, input, submitOptions);
       const link = `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(result.jobId)}`;
       print(output, result, `${result.deduplicated ? 'existing job' : 'submitted'} ${result.jobId}\n  ${link}`);
     } else if (name === 'dlq' && target === 'list') {

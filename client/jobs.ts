@@ -168,6 +168,28 @@ const LEDGER_END_OF: Readonly<Record<string, JobLedgerStatus>> = {
   [JobStatus.Failed]: JobLedgerStatus.Failed,
 };
 
+/**
+ * Every check a submission gets before anything is contacted: the options (submitter, correlation id,
+ * key), the job type, the input against its schema and size, and the derived child keys and inputs.
+ * `JobClient.submit` runs it first; the CLI runs it before it even connects, so bad input is reported
+ * the same way whether or not Temporal is reachable. Throws the typed errors; nothing is started.
+ */
+export function checkSubmission(
+  registry: JobRegistry,
+  jobType: string,
+  input: unknown,
+  rawOpts: SubmitOptions,
+  defaultSubmitter?: string,
+): { definition: JobDefinition; submission: ResolvedSubmission; opts: z.infer<typeof SubmitOptionsInput> & { submittedBy: string } } {
+  const submittedBy = rawOpts?.submittedBy === undefined ? defaultSubmitter : rawOpts.submittedBy;
+  if (submittedBy === undefined) throw new MissingSubmitterError();
+  const parsed = SubmitOptionsInput.safeParse({ ...rawOpts, submittedBy });
+  if (!parsed.success) throw new InvalidSubmitOptionsError(parsed.error.issues);
+  const opts = { ...parsed.data, submittedBy: parsed.data.submittedBy! };
+  const definition = registry.get(jobType);
+  return { definition, submission: resolveSubmission(definition, input, opts.key, registry), opts };
+}
+
 const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatus.Abandoned];
 
 export class JobClient {
@@ -179,10 +201,8 @@ export class JobClient {
   }
 
   private async submitInSpan(jobType: string, input: unknown, rawOpts: SubmitOptions): Promise<SubmitResult> {
-    const opts = this.submitOptions(rawOpts);
+    const { definition, submission, opts } = checkSubmission(this.options.registry, jobType, input, rawOpts, this.options.submittedBy);
     const { submittedBy } = opts;
-    const definition = this.options.registry.get(jobType);
-    const submission = resolveSubmission(definition, input, opts.key, this.options.registry);
     const log = this.options.logger.child(
       jobLogBindings({
         job_id: submission.jobId,
@@ -338,15 +358,6 @@ export class JobClient {
       });
     }
     return jobs;
-  }
-
-  /** The parsed submit options, the client's default submitter filled in; refused options start nothing. */
-  private submitOptions(opts: SubmitOptions): z.infer<typeof SubmitOptionsInput> & { submittedBy: string } {
-    const submittedBy = opts?.submittedBy === undefined ? this.options.submittedBy : opts.submittedBy;
-    if (submittedBy === undefined) throw new MissingSubmitterError();
-    const parsed = SubmitOptionsInput.safeParse({ ...opts, submittedBy });
-    if (!parsed.success) throw new InvalidSubmitOptionsError(parsed.error.issues);
-    return { ...parsed.data, submittedBy: parsed.data.submittedBy! };
   }
 
   /** What an auditor needs next to the execution: the masked input and the policy in force. */

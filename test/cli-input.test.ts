@@ -12,7 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { MAX_INPUT_BYTES } from '../common/constants';
 import { openLedger } from '../ledger';
 import { cli } from './helpers/run';
-import { startDevServer, tempDir, unique } from './helpers/servers';
+import { freePort, startDevServer, tempDir, unique } from './helpers/servers';
 
 let env: TestWorkflowEnvironment;
 let cliEnv: NodeJS.ProcessEnv;
@@ -114,4 +114,16 @@ test('defect 9.4: report.generate with a 125-character --key exits 2 with Invali
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.equal(errorOf(r.stderr).error, 'InvalidChildKeyError');
   await assertNothingStarted(`report.generate:${key}`);
+});
+
+test('bad input exits 2 with its validation error even when Temporal is unreachable, before any connection', async () => {
+  const nobody = `127.0.0.1:${await freePort()}`;
+  const env = { TEMPORAL_ADDRESS: nobody, JOBLEDGER_LEDGER_PATH: join(tempDir(), 'ledger.db'), LOG_LEVEL: 'warn' };
+  const badOption = await cli(['submit', 'greeting.send', '--input', '{"name":"Ada","email":"ada@example.com"}', '--submitted-by', 'ops\u202e', '--json'], env);
+  assert.equal(badOption.code, 2, badOption.stderr);
+  assert.equal(JSON.parse(badOption.stderr).error, 'InvalidSubmitOptionsError');
+  const badInput = await cli(['submit', 'report.generate', '--input', '-', '--submitted-by', 'me', '--json'], env, '{"x":1}');
+  assert.equal(badInput.code, 2, badInput.stderr);
+  assert.equal(JSON.parse(badInput.stderr).error, 'JobValidationError');
+  assert.doesNotMatch(badInput.stderr + badOption.stderr, /connect/i);
 });
