@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OperatorActionRejectedError } from '../client/jobs';
+import { jobStateQuery } from '../workflows/job';
 import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
@@ -82,12 +83,21 @@ test('a compensation that fails for good parks the job again; the validator refu
 });
 
 test('dlq list and JobStatus="DeadLettered" return exactly the parked jobs', async () => {
+  const { jobId: done } = await h.jobs.submit('test.saga', { id: unique('done'), failures: 0, secret: SECRET });
+  await env.client.workflow.getHandle(done).result();
   const jobId = await parked();
   const listed = await h.jobs.deadLettered('test.saga');
+  assert.ok(!listed.some((j) => j.jobId === done), 'a job that completed is not listed');
   assert.ok(listed.some((j) => j.jobId === jobId && j.step === 'confirm' && j.errorClass === 'Internal'));
   const ids: string[] = [];
   for await (const e of env.client.workflow.list({ query: 'JobStatus="DeadLettered"' })) ids.push(e.workflowId);
-  for (const id of ids) assert.equal((await h.jobs.status(id)).status, 'DeadLettered');
+  assert.ok(ids.includes(jobId), 'the parked job is found by JobStatus');
+  assert.ok(!ids.includes(done), 'the completed job is not');
+  // Checked against sources other than the JobStatus attribute the query used: the execution is still
+  // open, and the workflow's own state (the state query) says it is parked.
+  const handle = env.client.workflow.getHandle(jobId);
+  assert.equal((await handle.describe()).status.name, 'RUNNING');
+  assert.equal((await handle.query(jobStateQuery)).status, 'DeadLettered');
   await h.jobs.act(jobId, { action: 'abandon', operator: 'carol', reason: 'cleanup' });
 });
 

@@ -4,12 +4,12 @@
  * SDK's bundler accepts it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WORKFLOWS_PATH } from '../workers/worker';
-import { ROOT } from './helpers/servers';
+import { ROOT, tempDir } from './helpers/servers';
 
 const ALLOWED_PACKAGES = [/^@temporalio\/workflow$/, /^@temporalio\/common(\/.*)?$/, /^@opentelemetry\/api$/];
 
@@ -33,7 +33,11 @@ function localFile(from: string, spec: string): string {
   throw new Error(`cannot resolve ${spec} from ${from}`);
 }
 
-test('modules reachable from workflows/ import no Node builtins, pino, zod or I/O', () => {
+/**
+ * Walks the modules reachable from `entry` (an absolute path, without extension) and returns every import that workflow code may not make:
+ * a package outside ALLOWED_PACKAGES, or a local module outside `workflows/` and `common/` under `root`.
+ */
+function forbiddenImports(root: string, entry: string): { offenders: string[]; walked: number } {
   const seen = new Set<string>();
   const offenders: string[] = [];
   const visit = (file: string) => {
@@ -42,22 +46,40 @@ test('modules reachable from workflows/ import no Node builtins, pino, zod or I/
     for (const spec of importsOf(file)) {
       if (spec.startsWith('.')) {
         const target = localFile(file, spec);
-        const rel = target.slice(ROOT.length + 1);
-        if (!/^(workflows|common)\//.test(rel)) offenders.push(`${file.slice(ROOT.length + 1)} -> ${rel}`);
+        const rel = target.slice(root.length + 1);
+        if (!/^(workflows|common)\//.test(rel)) offenders.push(`${file.slice(root.length + 1)} -> ${rel}`);
         visit(target);
       } else if (!ALLOWED_PACKAGES.some((p) => p.test(spec))) {
-        offenders.push(`${file.slice(ROOT.length + 1)} -> ${spec}`);
+        offenders.push(`${file.slice(root.length + 1)} -> ${spec}`);
       }
     }
   };
-  visit(localFile(ROOT, WORKFLOWS_PATH.replace(/\.ts$/, '')));
-  assert.ok(seen.size >= 3, `walked the workflow modules (${seen.size})`);
+  visit(localFile(root, entry));
+  return { offenders, walked: seen.size };
+}
+
+test('modules reachable from workflows/ import no Node builtins, pino, zod or I/O', () => {
+  const { offenders, walked } = forbiddenImports(ROOT, WORKFLOWS_PATH.replace(/\.ts$/, ''));
+  assert.ok(walked >= 3, `walked the workflow modules (${walked})`);
   assert.deepEqual(offenders, []);
 });
 
-test('the import check catches a forbidden import', () => {
-  const imports = importsOf(join(ROOT, 'activities/index.ts'));
-  assert.ok(imports.some((spec) => !ALLOWED_PACKAGES.some((p) => p.test(spec)) && !spec.startsWith('.')));
+test('the import check catches a forbidden import, however deep', (t) => {
+  // A small module graph of its own: a workflow that imports an allowed package and a common module,
+  // which imports a Node builtin, zod and an activity module outside workflows/ and common/.
+  const root = tempDir('jobledger-determinism-');
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const dir of ['workflows', 'common', 'activities']) mkdirSync(join(root, dir));
+  writeFileSync(join(root, 'workflows/index.ts'), "import { sleep } from '@temporalio/workflow';\nimport { helper } from '../common/helper';\n");
+  writeFileSync(join(root, 'common/helper.ts'), "import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';\nimport { z } from 'zod';\nexport { run } from '../activities/run';\n");
+  writeFileSync(join(root, 'activities/run.ts'), "import pino from 'pino';\n");
+  const { offenders } = forbiddenImports(root, join(root, 'workflows/index'));
+  assert.deepEqual(offenders.sort(), [
+    'activities/run.ts -> pino',
+    'common/helper.ts -> activities/run.ts',
+    'common/helper.ts -> node:fs',
+    'common/helper.ts -> zod',
+  ]);
 });
 
 test("the SDK's workflow bundler accepts the workflow code", async () => {

@@ -4,7 +4,7 @@
  * attribute registered, and the time-skipping test server through `createTimeSkipping`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,9 +70,17 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
   return env;
 }
 
-/** A fresh temporary directory for one test's files (ledger, sandbox stores). */
+const tempDirs: string[] = [];
+// Every test file runs in its own process: its temporary directories go when it exits.
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory for one test's files (ledger, sandbox stores), removed when the test process exits. */
 export function tempDir(prefix = 'jobledger-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A free TCP port on 127.0.0.1, for servers that cannot pick their own. */
