@@ -15,15 +15,14 @@ import {
 } from '@temporalio/client';
 import {
   CONTROL_CHARACTERS,
-  DIAGNOSE_QUERY,
   IDEMPOTENCY_KEY_PATTERN,
   JOB_WORKFLOW_TYPE,
   JobStatus,
   METADATA_MAX_LENGTH,
-  OPERATOR_UPDATE,
 } from '../common/constants';
 import type { MetricMeter } from '@temporalio/common';
 import { jobLogBindings } from '../common/logfields';
+import { diagnoseQuery, operatorUpdate, type OperatorAccepted } from '../common/messages';
 import { Metric } from '../common/metrics';
 import { activeTraceId, inSpan } from '../core/tracing';
 import { SA } from '../common/searchAttributes';
@@ -293,7 +292,7 @@ export class JobClient {
   }
 
   /** Sends an operator's action to a dead-lettered job; recorded in its history and ledger trail. */
-  async act(jobId: string, input: OperatorActionInput): Promise<{ accepted: true; action: string }> {
+  async act(jobId: string, input: OperatorActionInput): Promise<OperatorAccepted> {
     const parsed = OperatorActionInput.safeParse(input);
     if (!parsed.success) {
       throw new OperatorActionRejectedError(jobId, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), parsed.error.issues);
@@ -304,7 +303,7 @@ export class JobClient {
     if (status.name !== 'RUNNING') throw new OperatorActionRejectedError(jobId, `the job is closed (${status.name}); no operator action applies`);
     try {
       return await handle
-        .executeUpdate<{ accepted: true; action: string }, [OperatorAction]>(OPERATOR_UPDATE, { args: [action] });
+        .executeUpdate(operatorUpdate, { args: [action] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) throw new OperatorActionRejectedError(jobId, err.cause?.message ?? err.message);
       if (err instanceof WorkflowNotFoundError) throw new OperatorActionRejectedError(jobId, 'the job closed before the action arrived');
@@ -338,7 +337,7 @@ export class JobClient {
 
   /** The failure context of a job: step, class, root cause, masked input, recent events, hint and runbook. */
   async diagnose(jobId: string): Promise<FailureContext | null> {
-    return this.options.client.workflow.getHandle(jobId).query<FailureContext | null>(DIAGNOSE_QUERY);
+    return this.options.client.workflow.getHandle(jobId).query(diagnoseQuery);
   }
 
   /** Jobs parked in the dead letter, newest first. */

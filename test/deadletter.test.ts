@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OperatorActionRejectedError } from '../client/jobs';
-import { jobStateQuery } from '../workflows/job';
+import { jobStateQuery } from '../common/messages';
 import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';

@@ -12,8 +12,6 @@ import {
   CancellationScope,
   condition,
   isCancellation,
-  defineQuery,
-  defineUpdate,
   executeChild,
   log,
   metricMeter,
@@ -29,16 +27,13 @@ import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import {
   DEFAULT_PARKING_MS,
-  DIAGNOSE_QUERY,
   FINISH_ACTIVITY,
   JOB_TYPE_PATTERN,
   childKey,
   jobIdFor,
   JobStatus,
-  OPERATOR_UPDATE,
   PREPARE_ACTIVITY,
   RECORD_ACTIVITY,
-  STATE_QUERY,
 } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
 import { jobArgsProblems } from '../common/jobargs';
@@ -60,22 +55,9 @@ import {
   type StepRetryPlan,
 } from '../common/types';
 import type { DeadLetterPlan } from '../common/types';
+import { diagnoseQuery, jobStateQuery, operatorUpdate, type JobState } from '../common/messages';
 
-export interface JobState {
-  status: JobStatus;
-  step?: string;
-  plan?: JobPlan;
-  results: Record<string, unknown>;
-  failure?: FailureContext;
-  actions: (OperatorAction & { at: string })[];
-}
-
-/** Query: the job's current status, step, plan, results, failure and operator actions. */
-export const jobStateQuery = defineQuery<JobState>(STATE_QUERY);
-/** Query: the failure context of the current or last failure (null if none). */
-export const diagnoseQuery = defineQuery<FailureContext | null>(DIAGNOSE_QUERY);
-/** Update: an operator's action on a dead-lettered job. Rejected unless the job is parked. */
-export const operatorUpdate = defineUpdate<{ accepted: true; action: string }, [OperatorAction]>(OPERATOR_UPDATE);
+export { jobStateQuery, diagnoseQuery, operatorUpdate, type JobState } from '../common/messages';
 
 type LedgerActivities = {
   [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan>;
