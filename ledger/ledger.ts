@@ -162,7 +162,7 @@ export class Ledger {
       if (leaseLive && !sameOwner(current, owner)) {
         throw new StepInProgressError(key, ownerOf(current), current.leaseExpiresAt as number);
       }
-      // Same owner re-claiming, an expired lease, or a FAILED / EXPIRED step.
+      // Same owner re-claiming, an expired lease, or a FAILED step.
       const takeover = held && !sameOwner(current, owner);
       const record: StepRecord = {
         ...current,

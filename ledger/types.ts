@@ -5,12 +5,14 @@
  * this module touches storage.
  */
 
-/** States of one step record in the idempotency ledger. */
+/**
+ * States of one step record in the idempotency ledger. A lease that ran out is not a stored state: it is
+ * derived when read (an IN_PROGRESS record whose `leaseExpiresAt` has passed may be taken over).
+ */
 export const StepState = {
   IN_PROGRESS: 'IN_PROGRESS',
   COMPLETED: 'COMPLETED',
   FAILED: 'FAILED',
-  EXPIRED: 'EXPIRED',
 } as const;
 export type StepState = (typeof StepState)[keyof typeof StepState];
 
@@ -21,7 +23,6 @@ export const JobLedgerStatus = {
   Failed: 'Failed',
   Compensated: 'Compensated',
   Abandoned: 'Abandoned',
-  DeadLettered: 'DeadLettered',
 } as const;
 export type JobLedgerStatus = (typeof JobLedgerStatus)[keyof typeof JobLedgerStatus];
 

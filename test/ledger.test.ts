@@ -217,21 +217,6 @@ test('a failed step releases its lease and can be claimed again', async (t) => {
   assert.deepEqual(kinds, ['step.claimed', 'step.failed', 'step.claimed']);
 });
 
-test('an EXPIRED step can be claimed again', async (t) => {
-  const { path, ledger } = setup(t);
-  const input = claimInput('job-expired-step', 'charge');
-  const { record } = (await ledger.claimStep(input)) as { record: StepRecord };
-  const backend = new SqliteLedgerBackend(path);
-  t.after(() => backend.close());
-  assert.ok(await backend.compareAndSetStep({ ...record, state: StepState.EXPIRED, version: 2 }, 1));
-
-  const out = await ledger.claimStep({ ...input, owner: workerB });
-  assert.ok(out.kind === 'claimed');
-  assert.equal(out.record.state, StepState.IN_PROGRESS);
-  assert.equal(out.record.owner, 'worker-b');
-  assert.equal(out.record.version, 3);
-});
-
 test('two connections racing putIfAbsent and compareAndSet: exactly one wins each', async (t) => {
   const path = join(tempDir(t), 'race.db');
   const one = new SqliteLedgerBackend(path);
@@ -413,11 +398,11 @@ test('updateJobStatus changes status and outcome by compare-and-set, and listJob
   await ledger.recordJob(newJob('job-s2', 'k-s2', { jobType: 'refund' }));
   const updated = await Promise.all([
     ledger.updateJobStatus('job-s1', JobLedgerStatus.Completed, { total: 3 }),
-    ledger.updateJobStatus('job-s2', JobLedgerStatus.DeadLettered),
+    ledger.updateJobStatus('job-s2', JobLedgerStatus.Abandoned),
   ]);
   assert.equal(updated[0].version, 2);
   assert.deepEqual((await ledger.getJobById('job-s1'))?.outcome, { total: 3 });
-  assert.equal((await ledger.getJobById('job-s2'))?.status, 'DeadLettered');
+  assert.equal((await ledger.getJobById('job-s2'))?.status, 'Abandoned');
   assert.deepEqual((await ledger.listJobs({ type: 'refund' })).map((j) => j.jobId), ['job-s2']);
   assert.deepEqual((await ledger.listJobs({ status: JobLedgerStatus.Completed })).map((j) => j.jobId), ['job-s1']);
   assert.equal((await ledger.listJobs()).length, 2);
