@@ -12,6 +12,17 @@ import { LedgerUnavailableError, StepInProgressError, StepInputConflictError } f
 import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
 import { CircuitOpenError, jitteredDelayMs, retryAfterDelayMs } from '../resilience';
 
+/** A step asked for a downstream service the worker was not given. Classified `Configuration`: permanent. */
+export class ServiceNotConfiguredError extends Error {
+  override readonly name = 'ServiceNotConfiguredError';
+  constructor(
+    readonly service: string,
+    readonly variable: string,
+  ) {
+    super(`downstream service '${service}' is not configured on this worker: set ${variable}`);
+  }
+}
+
 export interface FailureDetails {
   errorClass: ErrorClass;
   /** The dependency's circuit state when the step failed. */
@@ -52,6 +63,7 @@ export function classify(err: unknown): { errorClass: ErrorClass; dependency?: s
   if (err instanceof CircuitOpenError) return { errorClass: ErrorClass.CircuitOpen, dependency: err.dependency, retryAfterMs: err.retryInMs };
   if (err instanceof ZodError || err instanceof JobValidationError) return { errorClass: ErrorClass.Validation };
   if (err instanceof StepInProgressError) return { errorClass: ErrorClass.StepInProgress };
+  if (err instanceof ServiceNotConfiguredError) return { errorClass: ErrorClass.Configuration, dependency: err.service };
   // The ledger is a dependency like any other: a missing, replaced or locked file is transient.
   if (err instanceof LedgerUnavailableError) return { errorClass: ErrorClass.DependencyUnavailable, dependency: 'ledger' };
   if (err instanceof StepInputConflictError) return { errorClass: ErrorClass.IdempotencyConflict };

@@ -20,7 +20,7 @@ import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
 import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
 import type { CircuitBreaker } from '../resilience';
-import { classify, toApplicationFailure } from './failures';
+import { classify, ServiceNotConfiguredError, toApplicationFailure } from './failures';
 
 export interface ActivityDeps {
   registry: JobRegistry;
@@ -186,6 +186,11 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     heartbeat: (details?: unknown) => context.heartbeat(details),
     signal: context.cancellationSignal,
     services: deps.services ?? {},
+    service: (name: string) => {
+      const url = deps.services?.[name];
+      if (!url) throw new ServiceNotConfiguredError(name, `JOBLEDGER_${name.toUpperCase()}_URL`);
+      return url;
+    },
   };
   const { breaker } = deps;
   const dependency = work.dependency;

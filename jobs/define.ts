@@ -30,6 +30,11 @@ export interface StepContext<I> {
   signal: AbortSignal;
   /** Base URLs of downstream services, by name (worker configuration). */
   services: Readonly<Record<string, string>>;
+  /**
+   * The base URL of a downstream service, or a `ServiceNotConfiguredError` naming the variable to set
+   * (`JOBLEDGER_<NAME>_URL`): a permanent `Configuration` failure, not retried.
+   */
+  service(name: string): string;
 }
 
 /** Retry settings of a step. Every field is bounded; see `DEFAULT_RETRY` for the defaults. */

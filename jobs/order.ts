@@ -29,14 +29,8 @@ export type OrderInput = z.infer<typeof OrderInput>;
 
 type Ctx = StepContext<OrderInput>;
 
-function service(ctx: Ctx, name: 'payments' | 'inventory' | 'email'): string {
-  const url = ctx.services[name];
-  if (!url) throw new Error(`downstream service '${name}' is not configured (JOBLEDGER_${name.toUpperCase()}_URL)`);
-  return url;
-}
-
 function call<T>(ctx: Ctx, provider: 'payments' | 'inventory' | 'email', path: string, body: unknown): Promise<T> {
-  return callProvider<T>(service(ctx, provider), path, body, { idempotencyKey: ctx.idempotencyKey, provider, timeoutMs: 5_000 });
+  return callProvider<T>(ctx.service(provider), path, body, { idempotencyKey: ctx.idempotencyKey, provider, timeoutMs: 5_000 });
 }
 
 interface Reservation {

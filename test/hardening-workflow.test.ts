@@ -81,6 +81,25 @@ const simpleJob = defineJob({
   steps: [{ name: 'work', run: async ({ idempotencyKey }) => ({ worked: attempts.note(idempotencyKey) }) }],
 });
 
+/** `test.unwired`: its step calls a downstream service that the harness's worker is not given. */
+const unwiredJob = defineJob({
+  type: 'test.unwired',
+  version: 1,
+  input: z.strictObject({ id: z.string().max(64).meta(PUBLIC) }),
+  key: (input) => input.id,
+  steps: [
+    {
+      name: 'call',
+      dependency: 'ledgerless',
+      startToCloseTimeout: '10s',
+      run: async (ctx) => {
+        attempts.note(ctx.idempotencyKey);
+        return { url: ctx.service('ledgerless') };
+      },
+    },
+  ],
+});
+
 let env: TestWorkflowEnvironment;
 let h: RunningHarness;
 let ledgerPath: string;
@@ -90,7 +109,7 @@ before(async () => {
   ledgerPath = join(tempDir(), 'ledger.db');
   h = await startHarness(
     env,
-    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), parentJob('test.parent-slow', false, 4_000), simpleJob, reportGenerateJob, reportSectionJob] as JobDefinition[],
+    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), parentJob('test.parent-slow', false, 4_000), simpleJob, unwiredJob, reportGenerateJob, reportSectionJob] as JobDefinition[],
     { ledgerPath, ledgerOptions: { busyTimeoutMs: 200 } },
   );
 });
@@ -290,4 +309,18 @@ test('C6 finding: a submission that Temporal deduplicates onto a closed job the 
   } finally {
     await emptyLedger.close();
   }
+});
+
+test('a step whose downstream service is not configured fails once as Configuration, naming the variable, and parks', async () => {
+  const id = unique('unwired');
+  const { jobId } = await h.jobs.submit('test.unwired', { id });
+  const handle = env.client.workflow.getHandle(jobId);
+  assert.deepEqual(await settle(handle), { status: 'DeadLettered', workflowStatus: 'RUNNING' });
+  const failure = await h.jobs.diagnose(jobId);
+  assert.equal(failure?.errorClass, 'Configuration');
+  assert.match(failure?.message ?? '', /JOBLEDGER_LEDGERLESS_URL/);
+  assert.equal(failure?.rootCause.dependency, 'ledgerless');
+  assert.equal(attempts.byKey.get(`${jobId}/call`), 1, 'a missing setting is not retried');
+  await h.jobs.act(jobId, { action: 'abandon', operator: 'alice@ops', reason: 'no such service here' });
+  await handle.result();
 });
