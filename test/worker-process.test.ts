@@ -135,7 +135,7 @@ test('defect 9.7: every stdout line of the worker is JSON, forwarded SDK core li
     await env.client.workflow.getHandle(failing.jobId).terminate('test done');
     assert.equal(failed.error.type, 'ApplicationFailure');
     assert.match(failed.error.message, /not configured/);
-    assert.equal(failed.error.cause.type, 'Error');
+    assert.equal(failed.error.cause.type, 'ServiceNotConfiguredError');
     assert.match(failed.error.cause.message, /downstream service '\w+' is not configured/);
   } finally {
     await ledger.close();
