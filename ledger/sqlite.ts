@@ -20,7 +20,11 @@ import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHan
 import { LedgerUnavailableError, type JobLedgerStatus, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
 
 export interface SqliteLedgerOptions {
-  /** How long a writer waits for another process's lock before failing, in ms. Default: 5000. */
+  /**
+   * How long a writer waits for another process's lock before failing, in ms. The wait is asynchronous
+   * (short tries with pauses between them), so a locked ledger never stalls the process's event loop:
+   * provider calls, heartbeats and timers go on. Default: 5000.
+   */
   busyTimeoutMs?: number;
   /**
    * WAL size in pages at which a commit checkpoints the WAL into the database
@@ -286,6 +290,9 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+/** The longest a single statement may block the thread waiting for a lock, in ms. */
+const SYNC_LOCK_WAIT_MS = 25;
+
 /** SQLite result codes that mean the file itself cannot be used, as opposed to a caller's SQL being wrong. */
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CORRUPT|NOTADB|CANTOPEN|READONLY|PERM|FULL|AUTH)/;
 
@@ -316,12 +323,15 @@ export class SqliteLedgerBackend implements LedgerBackend {
   private readonly store: LedgerStore;
   private readonly tx: LedgerTx;
   private readonly gate: TxGate;
+  /** How long a write waits for another connection's lock, in ms (see `busyTimeoutMs`). */
+  private readonly lockWaitMs: number;
 
   /** Opens (or creates) the file; throws LedgerUnavailableError naming `path` if it cannot be used. */
   constructor(path: string, options: SqliteLedgerOptions = {}) {
     this.path = path;
     this.file = resolve(path);
     this.gate = gateFor(path);
+    this.lockWaitMs = options.busyTimeoutMs ?? 5000;
     let db: Database.Database | undefined;
     try {
       db = new Database(path);
@@ -330,6 +340,9 @@ export class SqliteLedgerBackend implements LedgerBackend {
       db.pragma('synchronous = NORMAL');
       db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 4000}`);
       migrate(db);
+      // From now on a statement blocks the thread for a lock at most this long; longer waits are
+      // asynchronous retries (waitForLock).
+      db.pragma(`busy_timeout = ${Math.min(SYNC_LOCK_WAIT_MS, this.lockWaitMs)}`);
       this.stmt = prepareStatements(db);
       const stat = db.memory ? null : statSync(this.file);
       this.identity = stat && { dev: stat.dev, ino: stat.ino };
@@ -365,7 +378,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
     let release!: () => void;
     this.gate.open = new Promise<void>((done) => (release = done));
     try {
-      this.stmt.begin.run();
+      await this.waitForLock(async () => this.stmt.begin.run());
       try {
         // Again once the lock is ours: the file may have been deleted or replaced while BEGIN waited for it.
         this.assertSameFile();
@@ -400,12 +413,32 @@ export class SqliteLedgerBackend implements LedgerBackend {
    * transaction nor block on another connection's lock.
    */
   private async gated<T>(op: () => Promise<T>): Promise<T> {
-    while (this.gate.open) await this.gate.open;
-    this.assertSameFile();
     try {
-      return await op();
+      return await this.waitForLock(async () => {
+        while (this.gate.open) await this.gate.open;
+        this.assertSameFile();
+        return op();
+      });
     } catch (err) {
       throw storageFault(this.path, err);
+    }
+  }
+
+  /**
+   * Runs `attempt` (one statement, or BEGIN) until it is not refused for another connection's lock, with
+   * growing pauses between tries, for at most `lockWaitMs`. Each try blocks the thread for at most
+   * SYNC_LOCK_WAIT_MS, so the event loop keeps running while the lock is held elsewhere.
+   */
+  private async waitForLock<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.lockWaitMs;
+    for (let pause = 5; ; pause = Math.min(2 * pause, 100)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const busy = err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY');
+        if (!busy || Date.now() >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, pause));
+      }
     }
   }
 
