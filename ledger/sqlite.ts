@@ -335,7 +335,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
     let db: Database.Database | undefined;
     try {
       db = new Database(path);
-      db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+      db.pragma(`busy_timeout = ${this.lockWaitMs}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma(`wal_autocheckpoint = ${options.walAutocheckpointPages ?? 4000}`);
@@ -374,13 +374,12 @@ export class SqliteLedgerBackend implements LedgerBackend {
 
   async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
     while (this.gate.open) await this.gate.open; // the check and the claim below happen in one turn
-    this.assertSameFile();
     let release!: () => void;
     this.gate.open = new Promise<void>((done) => (release = done));
     try {
       await this.waitForLock(async () => this.stmt.begin.run());
       try {
-        // Again once the lock is ours: the file may have been deleted or replaced while BEGIN waited for it.
+        // Once the lock is ours, so a file deleted or replaced while BEGIN waited for it is noticed too.
         this.assertSameFile();
         const out = await fn(this.tx);
         this.stmt.commit.run();

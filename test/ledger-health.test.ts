@@ -89,37 +89,35 @@ test('defect 9.6: a ledger that is not a SQLite file or is a directory gives Led
   }
 });
 
-test("defect 9.6: a write waiting for another connection's lock leaves the event loop free: a timer in this process releases the lock and the write goes through", async () => {
+/** Runs `fn` on a fresh ledger while another connection holds its write lock; releases and closes both after. */
+async function whileLocked(busyTimeoutMs: number, fn: (ledger: Ledger, holder: Database.Database, path: string) => Promise<void>): Promise<void> {
   const path = join(tempDir(), 'ledger.db');
-  const ledger = openLedger(path, { busyTimeoutMs: 3_000 });
+  const ledger = openLedger(path, { busyTimeoutMs });
   await ledger.recordJobEvent('job-before', 'ledger.opened', {});
   const holder = new Database(path);
   holder.exec('BEGIN IMMEDIATE');
   try {
+    await fn(ledger, holder, path);
+  } finally {
+    if (holder.inTransaction) holder.exec('ROLLBACK');
+    holder.close();
+    await ledger.close();
+  }
+}
+
+test("defect 9.6: a write waiting for another connection's lock leaves the event loop free: a timer in this process releases the lock and the write goes through", async () => {
+  await whileLocked(3_000, async (ledger, holder) => {
     // With a synchronous lock wait the thread would sit in SQLite for the whole 3 s: this timer could not
     // run, the lock would never be released, and the write would fail as busy.
     setTimeout(() => holder.exec('ROLLBACK'), 200);
     const seq = await claim(ledger, 'after-lock').then(() => ledger.recordJobEvent('job-after', 'written.after.lock', {}));
     assert.ok(seq > 0);
     assert.equal((await ledger.events({ jobId: 'job-after' })).length, 1);
-  } finally {
-    if (holder.inTransaction) holder.exec('ROLLBACK');
-    holder.close();
-    await ledger.close();
-  }
+  });
 });
 
 test('defect 9.6: a lock held longer than busyTimeoutMs still fails the write with LedgerUnavailableError naming the path', async () => {
-  const path = join(tempDir(), 'ledger.db');
-  const ledger = openLedger(path, { busyTimeoutMs: 300 });
-  await ledger.recordJobEvent('job-before', 'ledger.opened', {});
-  const holder = new Database(path);
-  holder.exec('BEGIN IMMEDIATE');
-  try {
+  await whileLocked(300, async (ledger, _holder, path) => {
     await assert.rejects(ledger.recordJobEvent('job-locked', 'never.written', {}), (err: unknown) => assertUnavailable(err, path, /locked|busy/i));
-  } finally {
-    holder.exec('ROLLBACK');
-    holder.close();
-    await ledger.close();
-  }
+  });
 });
