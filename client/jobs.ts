@@ -16,6 +16,7 @@ import {
 import {
   CONTROL_CHARACTERS,
   IDEMPOTENCY_KEY_PATTERN,
+  IDEMPOTENCY_KEY_RULE,
   JOB_WORKFLOW_TYPE,
   JobStatus,
   METADATA_MAX_LENGTH,
@@ -73,7 +74,7 @@ export const SubmitOptionsInput = z.strictObject({
   /** Explicit idempotency key. Default: the definition's key function, else the input's SHA-256. */
   key: z
     .string()
-    .regex(IDEMPOTENCY_KEY_PATTERN, 'keys are 1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit')
+    .regex(IDEMPOTENCY_KEY_PATTERN, `keys are ${IDEMPOTENCY_KEY_RULE}`)
     .optional(),
   /** Who submits. Default: the client's `submittedBy`. Required one way or the other. */
   submittedBy: Metadata.optional(),

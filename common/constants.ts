@@ -48,6 +48,8 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = [
 
 /** Idempotency keys: 1..128 characters from this set. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+/** IDEMPOTENCY_KEY_PATTERN in words, for every message that refuses a key. */
+export const IDEMPOTENCY_KEY_RULE = '1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit';
 
 /** A job's id: its type and its idempotency key. Stable for the same pair, whatever the input's field order. */
 export function jobIdFor(jobType: string, idempotencyKey: string): string {

@@ -5,7 +5,7 @@
  * problem in the failure message, instead of failing workflow tasks forever. Plain code (no zod), so the
  * workflow bundle can run it; the bounds are the ones the client's zod schema uses.
  */
-import { CONTROL_CHARACTERS, IDEMPOTENCY_KEY_PATTERN, isJobId, JOB_TYPE_PATTERN, METADATA_MAX_LENGTH } from './constants';
+import { CONTROL_CHARACTERS, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, isJobId, JOB_TYPE_PATTERN, METADATA_MAX_LENGTH } from './constants';
 
 const KNOWN_FIELDS = ['jobType', 'input', 'idempotencyKey', 'submittedBy', 'correlationId', 'parentJobId'];
 
@@ -42,7 +42,7 @@ export function jobArgsProblems(args: unknown, parentWorkflowId: string | undefi
     if (correlation) problems.push(`correlationId: ${correlation}`);
   }
   if (fields.idempotencyKey !== undefined && (typeof fields.idempotencyKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(fields.idempotencyKey))) {
-    problems.push('idempotencyKey: must be 1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit');
+    problems.push(`idempotencyKey: must be ${IDEMPOTENCY_KEY_RULE}`);
   }
   if (fields.parentJobId !== undefined) {
     if (!isJobId(fields.parentJobId)) problems.push('parentJobId: must be a job id <type>:<key>');

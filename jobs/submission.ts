@@ -6,7 +6,7 @@
  * prepare step calls it again, so a job started by hand gets the same checks.
  */
 import type { z } from 'zod';
-import { childKey, IDEMPOTENCY_KEY_PATTERN, jobIdFor, MAX_INPUT_BYTES } from '../common/constants';
+import { childKey, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, jobIdFor, MAX_INPUT_BYTES } from '../common/constants';
 import { canonicalJson, sha256Hex } from '../core/canonical';
 import type { JobDefinition } from './define';
 
@@ -69,7 +69,7 @@ export class InvalidIdempotencyKeyError extends Error {
   ) {
     super(
       `invalid ${what} (${typeof key === 'string' ? `${key.length} chars` : `a ${typeof key}, not a string`}): ` +
-        `keys are 1-128 characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit`,
+        `keys are ${IDEMPOTENCY_KEY_RULE}`,
     );
   }
 }
