@@ -82,6 +82,7 @@ codec_up() {
     export TEMPORAL_UI_URL="http://127.0.0.1:$ui_port"
     # Local dev only: the Web UI sends no token, so requests without one may decode, PII masked.
     export JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer
+    export JOBLEDGER_JOBS_MODULE="${JOBLEDGER_JOBS_MODULE:-examples/jobs/index.ts}"
     cd "$root"
     nohup node_modules/.bin/tsx codec/main.ts --port "$codec_port" >>"$state/codec.log" 2>&1 </dev/null &
     echo $! >"$codec_pid_file"

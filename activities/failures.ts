@@ -9,7 +9,7 @@ import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import type { StepRetryPlan } from '../common/types';
 import { JobValidationError } from '../jobs/submission';
 import { LedgerUnavailableError, StepInProgressError, StepInputConflictError } from '../ledger';
-import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
+import { ProviderHttpError, ProviderUnavailableError } from '../examples/sandbox/client';
 import { CircuitOpenError, jitteredDelayMs, retryAfterDelayMs } from '../resilience';
 
 /** A step asked for a downstream service the worker was not given. Classified `Configuration`: permanent. */

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { DEFAULT_JOBS } from '../jobs';
+import { loadJobApp } from '../jobs/app';
 import { checkDefinitions, formatViolations } from '../jobs/admission';
 import { JobRegistry, UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
@@ -140,14 +140,15 @@ async function run(argv: string[], output: Output): Promise<number> {
     output.out(USAGE);
     return name || values.help ? ExitCode.ok : ExitCode.invalid;
   }
+  const { jobs } = await loadJobApp(loadConfig().JOBLEDGER_JOBS_MODULE);
   if (name === 'lint') {
-    const violations = checkDefinitions(DEFAULT_JOBS);
-    const ok = `${DEFAULT_JOBS.length} job definitions, all admissible`;
+    const violations = checkDefinitions(jobs);
+    const ok = `${jobs.length} job definitions, all admissible`;
     print(output, { ok: violations.length === 0, violations }, violations.length === 0 ? ok : formatViolations(violations));
     return violations.length === 0 ? ExitCode.ok : ExitCode.failure;
   }
   if (name === 'types') {
-    const types = DEFAULT_JOBS.map((d) => ({ type: d.type, version: d.version }));
+    const types = jobs.map((d) => ({ type: d.type, version: d.version }));
     print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
     return ExitCode.ok;
   }
@@ -167,7 +168,7 @@ async function run(argv: string[], output: Output): Promise<number> {
     ...(values['correlation-id'] !== undefined && { correlationId: values['correlation-id'] }),
   };
   // Bad input is reported (exit 2) before connecting, whether or not Temporal is reachable.
-  if (name === 'submit') checkSubmission(new JobRegistry(DEFAULT_JOBS), target, input, submitOptions, loadConfig().JOBLEDGER_SUBMITTED_BY);
+  if (name === 'submit') checkSubmission(new JobRegistry(jobs), target, input, submitOptions, loadConfig().JOBLEDGER_SUBMITTED_BY);
   return withJobClient(async (connected, config) => {
     if (name === 'submit') {
       const result = await connected.jobs.submit(target, input, submitOptions);

@@ -8,7 +8,7 @@ import { dataConverterFrom, loadConfig, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
 import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
-import { DEFAULT_JOBS } from '../jobs';
+import { loadJobApp } from '../jobs/app';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
 import { JobClient } from './jobs';
@@ -37,7 +37,7 @@ export async function connectJobClient(
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH, { lazy: true });
   const jobs = new JobClient({
     client,
-    registry: new JobRegistry(options.definitions ?? DEFAULT_JOBS),
+    registry: new JobRegistry(options.definitions ?? (await loadJobApp(config.JOBLEDGER_JOBS_MODULE)).jobs),
     ledger,
     taskQueue: config.JOBLEDGER_TASK_QUEUE,
     logger: options.logger ?? createLogger({ level: config.LOG_LEVEL, name: 'jobledger-client' }),

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { Config } from '../core/config';
 import { createLogger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
-import { DEFAULT_JOBS } from '../jobs';
+import { loadJobApp } from '../jobs/app';
 import { CodecConfigError, parseKeyring } from './keys';
 import { piiPathsOf } from './masking';
 import { DEFAULT_CORS_ORIGINS, parseCodecTokens, startCodecServer, type CodecServerOptions } from './server';
@@ -33,8 +33,8 @@ export function jobPayloadPiiPaths(jobs: readonly JobDefinition[]): string[][] {
   return [...paths.values()];
 }
 
-/** The server options from the environment; `CodecConfigError` when something is missing or invalid. */
-export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<CodecServerOptions, 'port' | 'logger'> {
+/** The server options from the environment (PII paths default to those of `jobs`); `CodecConfigError` when something is missing or invalid. */
+export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, jobs: readonly JobDefinition[] = []): Omit<CodecServerOptions, 'port' | 'logger'> {
   const parsed = Config.safeParse(env);
   if (!parsed.success) throw new CodecConfigError('codec server configuration is invalid', parsed.error.issues);
   const config = parsed.data;
@@ -47,7 +47,7 @@ export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
     );
   }
 
-  let piiPaths = jobPayloadPiiPaths(DEFAULT_JOBS);
+  let piiPaths = jobPayloadPiiPaths(jobs);
   if (config.JOBLEDGER_CODEC_PII_PATHS !== undefined) {
     let json: unknown;
     try {
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
   let options: ReturnType<typeof codecServerOptionsFromEnv>;
   try {
-    options = codecServerOptionsFromEnv();
+    options = codecServerOptionsFromEnv(process.env, (await loadJobApp(process.env.JOBLEDGER_JOBS_MODULE)).jobs);
   } catch (err) {
     if (!(err instanceof CodecConfigError)) throw err;
     process.stderr.write(`${err.name}: ${err.message}\n`);

@@ -46,6 +46,11 @@ export const Config = z.object({
     .optional(),
   /** Port of the worker's Prometheus endpoint (SDK and jobledger metrics) on 127.0.0.1; 0 turns it off. Default 9464. */
   JOBLEDGER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /**
+   * Module that exports the application's job definitions as `jobs` (and `workflowsPath` when some are workflow
+   * code), for `npm run worker`, the CLI and the codec server. Relative to the working directory. Default none.
+   */
+  JOBLEDGER_JOBS_MODULE: z.string().min(1).optional(),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
   /** Base URL of the payments provider, for `order.fulfill`. Default none. */

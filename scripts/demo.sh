@@ -6,4 +6,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 ./temporal-dev.sh up
 eval "$(./temporal-dev.sh env)"
-exec npx tsx scripts/demo.ts
+exec npx tsx examples/demo.ts

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { AdmissionError, assertAdmissible, checkDefinitions, formatViolations, RULES, type RuleId } from '../jobs/admission';
 import type { JobDefinition, StepDefinition } from '../jobs/define';
-import { greetingJob } from '../jobs/greeting';
-import { DEFAULT_JOBS } from '../jobs/index';
+import { greetingJob } from '../examples/jobs/greeting';
+import { jobs as EXAMPLE_JOBS } from '../examples/jobs/index';
 
 const Input = z.strictObject({
   id: z.string().max(64).meta({ pii: false }),
@@ -42,7 +42,7 @@ test('the shipped greeting job is admissible', () => {
 });
 
 test('every shipped job is admissible', () => {
-  const violations = checkDefinitions(DEFAULT_JOBS);
+  const violations = checkDefinitions(EXAMPLE_JOBS);
   assert.deepEqual(violations, [], formatViolations(violations));
 });
 

@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { runCleanups } from '../chaos/processes';
-import { getScenario } from '../chaos/registry';
-import { runScenario } from '../chaos/run';
-import type { ScenarioResult } from '../chaos/scenario';
+import { runCleanups } from './chaos/processes';
+import { getScenario } from './chaos/registry';
+import { runScenario } from './chaos/run';
+import type { ScenarioResult } from './chaos/scenario';
 
 after(runCleanups);
 

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JOB_WORKFLOW_TYPE } from '../common/constants';
 import type { JobDefinition } from '../jobs/define';
-import { reportGenerateJob, reportSectionJob } from '../jobs/report';
+import { reportGenerateJob, reportSectionJob } from '../examples/jobs/report';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';

@@ -18,7 +18,7 @@ import { CodecConfigError, generateKey, parseKeyring } from '../codec/keys';
 import { codecServerOptionsFromEnv, jobPayloadPiiPaths } from '../codec/main';
 import { piiPathsOf } from '../codec/masking';
 import { startCodecServer, type CodecServer, type CodecServerOptions } from '../codec/server';
-import { DEFAULT_JOBS } from '../jobs';
+import { jobs as EXAMPLE_JOBS } from '../examples/jobs';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const VIEWER = 'viewer-token-0123456789abcdef';
@@ -275,13 +275,13 @@ test('codec server: the request log holds neither tokens nor payload contents', 
   for (const secret of [VIEWER, AUDITOR, 'wrong-token', 'ann.lee', 'sku-1', KEYS.keys.k1]) assert.ok(!log.includes(secret), secret);
 });
 
-test('codec main: viewers are masked on the shipped jobs\' PII under "input" by default', () => {
-  assert.deepEqual(jobPayloadPiiPaths(DEFAULT_JOBS), [['input', 'customer', 'email']]);
+test('codec main: viewers are masked on the given jobs\' PII under "input" by default', () => {
+  assert.deepEqual(jobPayloadPiiPaths(EXAMPLE_JOBS), [['input', 'customer', 'email']]);
   const options = codecServerOptionsFromEnv({
     JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
     JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer' }),
     TEMPORAL_UI_URL: 'http://127.0.0.1:18233/namespaces',
-  });
+  }, EXAMPLE_JOBS);
   assert.deepEqual(options.piiPaths, [['input', 'customer', 'email']]);
   assert.deepEqual(options.corsOrigins, ['http://127.0.0.1:18233', 'http://127.0.0.1:8233', 'http://localhost:8233']);
   assert.throws(() => codecServerOptionsFromEnv({ JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS) }), CodecConfigError);
@@ -296,6 +296,7 @@ test('codec main: prints its URL as one JSON line, serves decodes, and stops on 
     cwd: REPO_ROOT,
     env: {
       ...process.env,
+      JOBLEDGER_JOBS_MODULE: 'examples/jobs/index.ts',
       JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
       JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer', [AUDITOR]: 'auditor' }),
       LOG_LEVEL: 'info',

@@ -27,7 +27,7 @@ import {
 import { dataConverterFrom, loadConfig } from '../core/config';
 import { CodecConfigError, Keyring, UnknownKeyIdError, generateKey, keyringFromEnv, parseKeyring } from '../codec/keys';
 import { MASK, maskPii, piiPathsOf } from '../codec/masking';
-import { OrderInput } from '../jobs/order';
+import { OrderInput } from '../examples/jobs/order';
 
 const K1 = generateKey();
 const K2 = generateKey();

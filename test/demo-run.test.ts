@@ -1,5 +1,5 @@
 /**
- * A full demo run (scripts/demo.ts against a dev server): every job line of its log parses against the
+ * A full demo run (examples/demo.ts against a dev server): every job line of its log parses against the
  * fixed log schema, no seeded PII value appears anywhere in the log, one job can be followed by its
  * job_id from the client through the workflow to its activities, and reconcile is clean afterwards.
  */
@@ -23,7 +23,7 @@ before(async () => {
   env = await startDevServer();
   const dir = tempDir();
   const logPath = join(dir, 'demo.log');
-  const r = await run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+  const r = await run(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
     TEMPORAL_ADDRESS: env.address,
     JOBLEDGER_TASK_QUEUE: unique('demo-tq'),
     JOBLEDGER_LEDGER_PATH: (ledgerPath = join(dir, 'ledger.db')),

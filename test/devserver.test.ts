@@ -8,7 +8,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { IdempotencyConflictError } from '../client/jobs';
 import { JOB_WORKFLOW_TYPE } from '../common/constants';
-import { greetingJob } from '../jobs/greeting';
+import { greetingJob } from '../examples/jobs/greeting';
 import type { JobDefinition } from '../jobs/define';
 import { JobValidationError } from '../jobs/submission';
 import { AttemptLog, flakyJob } from './fixtures/jobs';

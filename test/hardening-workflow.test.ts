@@ -16,7 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JOB_WORKFLOW_TYPE, TERMINAL_STATUSES, type JobStatus } from '../common/constants';
 import { SA } from '../common/searchAttributes';
 import { defineJob, type JobDefinition } from '../jobs/define';
-import { reportGenerateJob, reportSectionJob } from '../jobs/report';
+import { reportGenerateJob, reportSectionJob } from '../examples/jobs/report';
 import { JobClient } from '../client/jobs';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger } from '../ledger';

@@ -1,5 +1,5 @@
 /**
- * Determinism: histories recorded from real runs (test/histories, written by scripts/record-histories.ts)
+ * Determinism: histories recorded from real runs (test/histories, written by examples/record-histories.ts)
  * replay against the current workflow code without a non-determinism error. A workflow change that
  * breaks old runs fails here until it is guarded with `patched()` or a new workflow type.
  */

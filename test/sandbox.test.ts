@@ -9,11 +9,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { callProvider, ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
-import { recipientHash } from '../sandbox/email';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../sandbox/index';
-import { FaultConfigError, idFromKey, startProvider } from '../sandbox/provider';
-import { paymentOperations } from '../sandbox/payments';
+import { callProvider, ProviderHttpError, ProviderUnavailableError } from '../examples/sandbox/client';
+import { recipientHash } from '../examples/sandbox/email';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../examples/sandbox/index';
+import { FaultConfigError, idFromKey, startProvider } from '../examples/sandbox/provider';
+import { paymentOperations } from '../examples/sandbox/payments';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'jobledger-sandbox-'));
@@ -384,10 +384,10 @@ test('stored responses survive a provider restart on the same database', async (
   assert.equal(second.stats().effects, 1);
 });
 
-test('sandbox/main.ts prints the urls, writes the port file and stops on SIGTERM', async (t) => {
+test('examples/sandbox/main.ts prints the urls, writes the port file and stops on SIGTERM', async (t) => {
   const dir = tempDir(t);
   const portFile = path.join(dir, 'ports.json');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/main.ts', '--dir', dir, '--port-file', portFile], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/sandbox/main.ts', '--dir', dir, '--port-file', portFile], {
     cwd: path.resolve(__dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

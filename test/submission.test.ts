@@ -12,11 +12,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { InvalidSubmitOptionsError, OperatorActionInput } from '../client/jobs';
 import { JOB_WORKFLOW_TYPE, MAX_INPUT_BYTES } from '../common/constants';
 import { SA } from '../common/searchAttributes';
-import { DEFAULT_JOBS } from '../jobs';
+import { jobs as EXAMPLE_JOBS } from '../examples/jobs';
 import { defineJob, type JobDefinition } from '../jobs/define';
-import { orderFulfillJob } from '../jobs/order';
+import { orderFulfillJob } from '../examples/jobs/order';
 import { JobRegistry } from '../jobs/registry';
-import { reportGenerateJob } from '../jobs/report';
+import { reportGenerateJob } from '../examples/jobs/report';
 import {
   InputTooLargeError,
   InvalidChildInputError,
@@ -55,7 +55,7 @@ const parentJob = defineJob({
   children: { jobType: 'test.child', inputs: (input) => input.titles.map((title) => ({ title })) },
 }) as JobDefinition;
 
-const registry = new JobRegistry([...DEFAULT_JOBS, blobJob, childJob, parentJob]);
+const registry = new JobRegistry([...EXAMPLE_JOBS, blobJob, childJob, parentJob]);
 
 /** The too-long-child-key case of the brief: a valid 125-character report key leaves no room for `.part-<i>`. */
 const LONG_KEY = 'r'.repeat(125);

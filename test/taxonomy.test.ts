@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { classify, toApplicationFailure } from '../activities/failures';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { StepInProgressError } from '../ledger';
-import { ProviderHttpError, ProviderUnavailableError } from '../sandbox/client';
+import { ProviderHttpError, ProviderUnavailableError } from '../examples/sandbox/client';
 import { ROOT } from './helpers/servers';
 
 const http = (status: number, errorType?: string, retryAfterMs?: number) =>

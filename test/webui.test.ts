@@ -15,7 +15,7 @@ import { listJobs, buildJobQuery, type ListedJob } from '../client/list';
 import { JOB_WORKFLOW_TYPE, JobStatus } from '../common/constants';
 import { ALL_SEARCH_ATTRIBUTES, SA } from '../common/searchAttributes';
 import type { JobDefinition } from '../jobs/define';
-import { greetingJob } from '../jobs/greeting';
+import { greetingJob } from '../examples/jobs/greeting';
 import { browserSkipReason, launchBrowser, screenshot, type BrowserSession } from './helpers/browser';
 import { createHarness, type Harness } from './helpers/harness';
 import { freePort, resolveExecutable, ROOT, testLogger, unique } from './helpers/servers';

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
 import { JobClient } from '../client/jobs';
-import { DEFAULT_JOBS } from '../jobs';
+import { JOBS_MODULE, jobs as EXAMPLE_JOBS } from '../examples/jobs';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger } from '../ledger';
 import { order } from './fixtures/orders';
@@ -95,6 +95,7 @@ function workerEnv(name: string): NodeJS.ProcessEnv {
     JOBLEDGER_LEDGER_PATH: join(dir, 'ledger.db'),
     JOBLEDGER_BREAKER_PATH: join(dir, 'breakers.db'),
     JOBLEDGER_METRICS_PORT: '0',
+    JOBLEDGER_JOBS_MODULE: JOBS_MODULE,
     LOG_LEVEL: 'info',
   };
 }
@@ -121,7 +122,7 @@ test('defect 9.7: every stdout line of the worker is JSON, forwarded SDK core li
   try {
     const jobs = new JobClient({
       client: env.client,
-      registry: new JobRegistry(DEFAULT_JOBS),
+      registry: new JobRegistry(EXAMPLE_JOBS),
       ledger,
       taskQueue: wenv.JOBLEDGER_TASK_QUEUE!,
       logger: testLogger(),
@@ -204,7 +205,7 @@ test('defect 9.6: jobledger status and list work while another process holds the
   const path = join(tempDir(), 'ledger.db');
   const taskQueue = unique('locked-tq'); // no worker polls it: the job stays Submitted
   const ledger = openLedger(path);
-  const jobs = new JobClient({ client: env.client, registry: new JobRegistry(DEFAULT_JOBS), ledger, taskQueue, logger: testLogger(), submittedBy: 'lock-test' });
+  const jobs = new JobClient({ client: env.client, registry: new JobRegistry(EXAMPLE_JOBS), ledger, taskQueue, logger: testLogger(), submittedBy: 'lock-test' });
   const { jobId } = await jobs.submit('greeting.send', { recipientId: unique('locked') });
   await ledger.close();
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 1), 1);

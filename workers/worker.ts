@@ -16,7 +16,7 @@ import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
 import { dataConverterFrom, servicesFrom, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
-import { DEFAULT_JOBS } from '../jobs';
+import { JobsModuleError, loadJobApp } from '../jobs/app';
 import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
 
 export interface JobWorkerOptions {
@@ -37,6 +37,8 @@ export interface JobWorkerOptions {
   dataConverter?: DataConverter;
   /** Worker plugins, e.g. OpenTelemetry tracing (core/tracing.ts). Default none. */
   plugins?: WorkerPlugin[];
+  /** Entry of the workflow bundle, when some jobs are workflow code. Default jobledger's own (`WORKFLOWS_PATH`). */
+  workflowsPath?: string;
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
 }
@@ -67,7 +69,7 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath: options.workflowsPath ?? WORKFLOWS_PATH,
     activities: createActivities({
       registry,
       ledger: options.ledger,
@@ -121,6 +123,8 @@ export function watchLedger(ledger: Ledger, onFailure: (err: Error) => void, int
  * payload encryption and downstream services from the configuration (services can be overridden).
  */
 export async function workerFromConfig(config: Config, logger: Logger, overrides: { services?: Record<string, string> } = {}): Promise<ConfiguredWorker> {
+  const app = await loadJobApp(config.JOBLEDGER_JOBS_MODULE);
+  if (app.jobs.length === 0) throw new JobsModuleError('the worker has no jobs to run: set JOBLEDGER_JOBS_MODULE to the module that exports them');
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
@@ -139,7 +143,8 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.JOBLEDGER_TASK_QUEUE,
-      definitions: DEFAULT_JOBS,
+      definitions: app.jobs,
+      ...(app.workflowsPath !== undefined && { workflowsPath: app.workflowsPath }),
       ledger,
       logger,
       services: overrides.services ?? servicesFrom(config),

@@ -29,7 +29,7 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
 
 /** `jobledger <args>` through tsx, as `npm run -s jobledger --` runs it. */
 export function cli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<RunResult> {
-  return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], env, undefined, stdin);
+  return run(process.execPath, ['--import', 'tsx', 'client/cli.ts', ...args], { JOBLEDGER_JOBS_MODULE: 'examples/jobs/index.ts', ...env }, undefined, stdin);
 }
 
 /** Runs a TypeScript snippet in a separate node process (through tsx) and parses the JSON it prints. */

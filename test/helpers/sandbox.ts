@@ -1,5 +1,5 @@
 /** Starts the sandbox providers for one test file and stops them afterwards. */
-import { startSandbox, type Sandbox } from '../../sandbox';
+import { startSandbox, type Sandbox } from '../../examples/sandbox';
 import { tempDir } from './servers';
 
 export async function withSandbox(): Promise<Sandbox> {

@@ -4,7 +4,7 @@
  * ledger, search attributes) without the sandbox providers.
  */
 import { z } from 'zod';
-import { defineJob } from './define';
+import { defineJob } from '../../jobs/define';
 
 export const GreetingInput = z.strictObject({
   recipientId: z.string().min(1).max(64).meta({ pii: false }),

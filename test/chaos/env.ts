@@ -8,12 +8,12 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectJobClient, type ConnectedJobClient } from '../client/connect';
-import { loadConfig } from '../core/config';
-import { createLogger } from '../core/logging';
-import { DEFAULT_JOBS } from '../jobs';
-import { startSandbox, type Sandbox } from '../sandbox';
-import { mulberry32 } from '../sandbox/provider';
+import { connectJobClient, type ConnectedJobClient } from '../../client/connect';
+import { loadConfig } from '../../core/config';
+import { createLogger } from '../../core/logging';
+import { jobs as EXAMPLE_JOBS } from '../../examples/jobs';
+import { startSandbox, type Sandbox } from '../../examples/sandbox';
+import { mulberry32 } from '../../examples/sandbox/provider';
 import { DevServer } from './devserver';
 import { onCleanup } from './processes';
 import { WorkerPool } from './workers';
@@ -141,5 +141,5 @@ async function connectClient(address: string, taskQueue: string, ledgerPath: str
     JOBLEDGER_SUBMITTED_BY: 'chaos-driver',
     LOG_LEVEL: 'silent',
   });
-  return connectJobClient(config, { definitions: DEFAULT_JOBS, logger: createLogger({ level: 'silent', name: 'chaos-driver' }) });
+  return connectJobClient(config, { definitions: EXAMPLE_JOBS, logger: createLogger({ level: 'silent', name: 'chaos-driver' }) });
 }

@@ -1,5 +1,5 @@
 /**
- * Runnable sandbox: `tsx sandbox/main.ts --dir D [--port-file F]`. Starts the
+ * Runnable sandbox: `tsx examples/sandbox/main.ts --dir D [--port-file F]`. Starts the
  * three providers, prints one JSON line `{"payments":url,"inventory":url,"email":url}`
  * to stdout, writes the same JSON to the port file (atomically) if given, and
  * stops cleanly (removing the port file) on SIGTERM or SIGINT.
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
     options: { dir: { type: 'string' }, 'port-file': { type: 'string' } },
   });
   if (!values.dir) {
-    process.stderr.write('usage: tsx sandbox/main.ts --dir DIR [--port-file FILE]\n');
+    process.stderr.write('usage: tsx examples/sandbox/main.ts --dir DIR [--port-file FILE]\n');
     process.exit(2);
   }
   const portFile = values['port-file'];

@@ -1,7 +1,7 @@
 /**
  * Starts the three sandbox providers (payments, inventory, email) together,
  * each on its own ephemeral 127.0.0.1 port with its own SQLite file in `dir`.
- * This is what tests, the demo and `sandbox/main.ts` use.
+ * This is what tests, the demo and `examples/sandbox/main.ts` use.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { callProvider } from '../sandbox/client';
-import { defineJob, type StepContext } from './define';
+import { defineJob, type StepContext } from '../../jobs/define';
 
 export const OrderInput = z.strictObject({
   orderId: z.string().min(1).max(64).meta({ pii: false }),

@@ -4,7 +4,7 @@
  * and the section's index, so a retried or rerun report never starts a second child for a section.
  */
 import { z } from 'zod';
-import { defineJob } from './define';
+import { defineJob } from '../../jobs/define';
 
 const PUBLIC = { pii: false } as const;
 

@@ -7,9 +7,9 @@
  * retries them and counts them. The start times of retried attempts (ledger claims of attempt >= 2) are
  * bucketed: no bucket may hold more than `maxBucketPercent` of them, so retries spread out (jitter).
  */
-import { JobStatus } from '../../common/constants';
-import type { LedgerEvent } from '../../ledger';
-import { SqliteBreakerStore } from '../../resilience/breaker-store';
+import { JobStatus } from '../../../common/constants';
+import type { LedgerEvent } from '../../../ledger';
+import { SqliteBreakerStore } from '../../../resilience/breaker-store';
 import type { ChaosEnv } from '../env';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { ORDER_TYPE, Submitter, paced, retryAsOperator, sleep } from '../workload';

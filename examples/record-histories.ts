@@ -3,14 +3,14 @@
  * (completed, compensated, dead-lettered then retried by an operator), written to test/histories/. Run it
  * again only to add histories for a new workflow version; old files stay, so old runs keep being replayed.
  *
- *   npx tsx scripts/record-histories.ts
+ *   npx tsx examples/record-histories.ts
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobDefinition } from '../jobs/define';
-import { orderFulfillJob } from '../jobs/order';
-import { startSandbox } from '../sandbox';
+import { orderFulfillJob } from './jobs/order';
+import { startSandbox } from './sandbox';
 import { AttemptLog, sagaJob } from '../test/fixtures/jobs';
 import { order } from '../test/fixtures/orders';
 import { createHarness } from '../test/helpers/harness';

@@ -6,8 +6,8 @@
  * recorded. The retried step must send the same Idempotency-Key and get the provider's stored answer:
  * still exactly one charge.
  */
-import { jobIdFor } from '../../common/constants';
-import { StepState, stepKey } from '../../ledger';
+import { jobIdFor } from '../../../common/constants';
+import { StepState, stepKey } from '../../../ledger';
 import type { ChaosEnv } from '../env';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import type { PoolWorker } from '../workers';

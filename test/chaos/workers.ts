@@ -5,6 +5,7 @@
  * worker. A worker is ready once Temporal lists its identity among the task queue's activity pollers.
  */
 import { join } from 'node:path';
+import { JOBS_MODULE } from '../../examples/jobs';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { ROOT } from './devserver';
@@ -55,7 +56,7 @@ export class WorkerPool {
       const identity = `chaos-w${this.counter}`;
       const process = startProcess(identity, globalThis.process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         cwd: ROOT,
-        env: { ...cleanBaseEnv(), ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
+        env: { ...cleanBaseEnv(), JOBLEDGER_JOBS_MODULE: JOBS_MODULE, ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
         logFile: join(this.options.logDir, `${identity}.log`),
         ...as,
       });

@@ -8,8 +8,8 @@
  * big inputs are built only when sent. `rawStart` turns a case into the argument and workflow id of a
  * hand-made `jobWorkflow` start, and `BAD_JSON_TEXTS` are texts only the CLI can send.
  */
-import { IDEMPOTENCY_KEY_PATTERN, JOB_TYPE_PATTERN, MAX_INPUT_BYTES } from '../common/constants';
-import { mulberry32 } from '../sandbox/provider';
+import { IDEMPOTENCY_KEY_PATTERN, JOB_TYPE_PATTERN, MAX_INPUT_BYTES } from '../../common/constants';
+import { mulberry32 } from '../../examples/sandbox/provider';
 
 export const HOSTILE_KINDS = [
   'oversize',

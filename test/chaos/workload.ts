@@ -4,9 +4,9 @@
  * or its retry budget runs out. Every acknowledged job id is remembered: the invariants are checked
  * against exactly that set. `paced` spreads submissions evenly over a duration with bounded concurrency.
  */
-import type { ConnectedJobClient } from '../client/connect';
-import type { OperatorIdentity, SubmitResult } from '../client/jobs';
-import type { OrderInput } from '../jobs/order';
+import type { ConnectedJobClient } from '../../client/connect';
+import type { OperatorIdentity, SubmitResult } from '../../client/jobs';
+import type { OrderInput } from '../../examples/jobs/order';
 
 export const ORDER_TYPE = 'order.fulfill';
 

@@ -14,11 +14,11 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { ConnectedJobClient } from '../../client/connect';
-import { ERROR_CLASSES } from '../../common/errors';
-import { JobStatus, jobIdFor } from '../../common/constants';
-import { SA } from '../../common/searchAttributes';
-import type { FailureContext } from '../../common/types';
+import type { ConnectedJobClient } from '../../../client/connect';
+import { ERROR_CLASSES } from '../../../common/errors';
+import { JobStatus, jobIdFor } from '../../../common/constants';
+import { SA } from '../../../common/searchAttributes';
+import type { FailureContext } from '../../../common/types';
 import { ROOT } from '../devserver';
 import type { ChaosEnv } from '../env';
 import { terminate } from '../processes';

@@ -5,7 +5,7 @@
  * others are answered as duplicates; Temporal holds exactly one execution (one run) per key, and each
  * effect kind is applied once per key.
  */
-import type { ConnectedJobClient } from '../../client/connect';
+import type { ConnectedJobClient } from '../../../client/connect';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { ORDER_TYPE, Submitter, paced, sleep } from '../workload';
 

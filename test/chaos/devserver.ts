@@ -8,12 +8,12 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ALL_SEARCH_ATTRIBUTES } from '../common/searchAttributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../../common/searchAttributes';
 import { startProcess, terminate, type Tracked } from './processes';
 
 const run = promisify(execFile);
 
-export const ROOT = join(__dirname, '..');
+export const ROOT = join(__dirname, '../..');
 
 /** Path of the `temporal` CLI through the project's one resolver (scripts/resolve-temporal.sh cli). */
 export function resolveTemporalCli(): string {

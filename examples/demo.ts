@@ -12,9 +12,10 @@ import { Runtime } from '@temporalio/worker';
 import { connectJobClient } from '../client/connect';
 import type { JobClient, OperatorActionInput } from '../client/jobs';
 import { loadConfig } from '../core/config';
+import { JOBS_MODULE } from './jobs';
 import { createLogger } from '../core/logging';
-import type { OrderInput } from '../jobs/order';
-import { startSandbox, type Sandbox } from '../sandbox';
+import type { OrderInput } from './jobs/order';
+import { startSandbox, type Sandbox } from './sandbox';
 import { installRuntime, workerFromConfig } from '../workers/worker';
 
 const ROOT = join(__dirname, '..');
@@ -52,7 +53,7 @@ async function resolveWhenParked(jobs: JobClient, jobId: string, action: Operato
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ ...process.env, JOBLEDGER_SUBMITTED_BY: process.env.JOBLEDGER_SUBMITTED_BY ?? 'demo-script' });
+  const config = loadConfig({ ...process.env, JOBLEDGER_JOBS_MODULE: JOBS_MODULE, JOBLEDGER_SUBMITTED_BY: process.env.JOBLEDGER_SUBMITTED_BY ?? 'demo-script' });
   const stateDir = join(ROOT, '.jobledger');
   mkdirSync(stateDir, { recursive: true });
   const logPath = config.JOBLEDGER_DEMO_LOG;

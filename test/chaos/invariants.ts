@@ -9,11 +9,11 @@
  * COMPLETED. (4) `reconcile` (Temporal vs ledger vs providers) is clean.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../common/constants';
-import { SA } from '../common/searchAttributes';
-import { formatReport, reconcile } from '../client/reconcile';
-import { DEFAULT_JOBS } from '../jobs';
-import { StepState, stepKey } from '../ledger';
+import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../../common/constants';
+import { SA } from '../../common/searchAttributes';
+import { formatReport, reconcile } from '../../client/reconcile';
+import { jobs as EXAMPLE_JOBS } from '../../examples/jobs';
+import { StepState, stepKey } from '../../ledger';
 import type { ChaosEnv } from './env';
 import type { InvariantResult } from './scenario';
 import { ORDER_TYPE, sleep } from './workload';
@@ -162,7 +162,7 @@ function checkEffects(env: ChaosEnv, jobs: Map<string, JobOutcome>): { invariant
 }
 
 async function checkLedger(env: ChaosEnv, jobs: Map<string, JobOutcome>): Promise<InvariantResult> {
-  const stepsOf = new Map(DEFAULT_JOBS.map((d) => [d.type, d.steps.map((s) => s.name)]));
+  const stepsOf = new Map(EXAMPLE_JOBS.map((d) => [d.type, d.steps.map((s) => s.name)]));
   const bad: string[] = [];
   let checked = 0;
   await eachLimited([...jobs.values()].filter((o) => isTerminal(o.jobStatus)), 8, async (o) => {

@@ -5,7 +5,7 @@
  * (so the same job id); every submission that was acknowledged must exist in Temporal afterwards and end
  * terminal: an acknowledged job is never lost.
  */
-import { TERMINAL_STATUSES } from '../../common/constants';
+import { TERMINAL_STATUSES } from '../../../common/constants';
 import type { SharedCheck } from '../invariants';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { Submitter, paced, sleep } from '../workload';

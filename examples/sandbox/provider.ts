@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { listenOnLoopback } from '../core/net';
+import { listenOnLoopback } from '../../core/net';
 
 // ---------------------------------------------------------------------------
 // Faults

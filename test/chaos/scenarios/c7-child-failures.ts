@@ -10,10 +10,10 @@
  * plus one rerun if it was terminated.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { JOB_WORKFLOW_TYPE, JobStatus, TERMINAL_STATUSES, childKey, jobIdFor } from '../../common/constants';
-import { SA } from '../../common/searchAttributes';
-import { InvalidChildKeyError } from '../../jobs/submission';
-import { StepState, stepKey } from '../../ledger';
+import { JOB_WORKFLOW_TYPE, JobStatus, TERMINAL_STATUSES, childKey, jobIdFor } from '../../../common/constants';
+import { SA } from '../../../common/searchAttributes';
+import { InvalidChildKeyError } from '../../../jobs/submission';
+import { StepState, stepKey } from '../../../ledger';
 import type { ChaosEnv } from '../env';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { retryAsOperator, sleep } from '../workload';

@@ -1,0 +1,19 @@
+/**
+ * The example jobs: what `npm run worker`, the CLI and the codec server of this repository load through
+ * `JOBLEDGER_JOBS_MODULE=examples/jobs/index.ts` (the contract: export `jobs`, and `workflowsPath` for jobs
+ * written as workflow code; see jobs/app.ts).
+ */
+import type { JobDefinition } from '../../jobs/define';
+import { greetingJob } from './greeting';
+import { orderFulfillJob } from './order';
+import { reportGenerateJob, reportSectionJob } from './report';
+
+export const jobs: readonly JobDefinition[] = [
+  orderFulfillJob as JobDefinition,
+  greetingJob as JobDefinition,
+  reportGenerateJob as JobDefinition,
+  reportSectionJob as JobDefinition,
+];
+
+/** This module's path, for processes started with `JOBLEDGER_JOBS_MODULE`. */
+export const JOBS_MODULE = __filename;
