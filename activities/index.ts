@@ -10,6 +10,7 @@ import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/co
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { jobLogBindings } from '../common/logfields';
 import { activeTraceId } from '../core/tracing';
+import { serviceVariable } from '../core/config';
 import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
@@ -188,7 +189,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     services: deps.services ?? {},
     service: (name: string) => {
       const url = deps.services?.[name];
-      if (!url) throw new ServiceNotConfiguredError(name, `JOBLEDGER_${name.toUpperCase()}_URL`);
+      if (!url) throw new ServiceNotConfiguredError(name, serviceVariable(name));
       return url;
     },
   };

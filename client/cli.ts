@@ -18,7 +18,7 @@ import './audit-export';
 import { withJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
-import { OPERATOR_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
+import { DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { MAX_INPUT_BYTES } from '../common/constants';
 import { checkSubmission, IdempotencyConflictError, InvalidSubmitOptionsError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
 import { loadConfig } from '../core/config';
@@ -157,7 +157,7 @@ async function run(argv: string[], output: Output): Promise<number> {
   if (name === 'reconcile') return reconcileCommand(values, output);
   const [target, dlqJob] = rest;
   if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
-  if (name === 'dlq' && target !== 'list' && !(OPERATOR_ACTIONS as readonly string[]).includes(target)) {
+  if (name === 'dlq' && target !== 'list' && !(DEAD_LETTER_ACTIONS as readonly string[]).includes(target)) {
     throw new UsageError(`unknown dlq subcommand '${target}'`);
   }
   if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);

@@ -18,7 +18,7 @@ export const FINISH_ACTIVITY = 'jobledger.finish';
 /** Local activity that appends an event (operator action, dead letter) to the job's ledger trail. */
 export const RECORD_ACTIVITY = 'jobledger.record';
 
-/** Update through which operators resolve a dead-lettered job. */
+/** Update through which operators resolve a dead-lettered job or decide an approval. */
 export const OPERATOR_UPDATE = 'jobledger.operator';
 
 /** Query returning the job's state; and the one returning its failure context. */
@@ -32,6 +32,8 @@ export const JobStatus = {
   Retrying: 'Retrying',
   Compensating: 'Compensating',
   DeadLettered: 'DeadLettered',
+  /** Waiting for a person's decision (`job.approval`): `jobledger approve|reject`. */
+  AwaitingApproval: 'AwaitingApproval',
   Completed: 'Completed',
   Compensated: 'Compensated',
   Abandoned: 'Abandoned',

@@ -61,10 +61,14 @@ export interface JobPlan {
 }
 
 /** Operator actions on a dead-lettered job. */
-export const OPERATOR_ACTIONS = ['retry', 'skip', 'compensate', 'abandon'] as const;
+export const DEAD_LETTER_ACTIONS = ['retry', 'skip', 'compensate', 'abandon'] as const;
+/** Decisions on a job waiting for a person (`job.approval`). */
+export const APPROVAL_DECISIONS = ['approve', 'reject'] as const;
+/** Everything the operator Update carries: a dead-letter action or an approval decision. */
+export const OPERATOR_ACTIONS = [...DEAD_LETTER_ACTIONS, ...APPROVAL_DECISIONS] as const;
 export type OperatorActionKind = (typeof OPERATOR_ACTIONS)[number];
 
-/** An operator's decision, sent as the `jobledger.operator` Update. Identity and reason are required. */
+/** An operator's action, sent as the `jobledger.operator` Update. Identity and reason are required. */
 export interface OperatorAction {
   action: OperatorActionKind;
   operator: string;

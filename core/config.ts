@@ -76,6 +76,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Config.parse(env);
 }
 
+/** The variable that configures downstream service `name`: `JOBLEDGER_SERVICE_<NAME>_URL` (non-alphanumerics become `_`). */
+export function serviceVariable(name: string): string {
+  return `JOBLEDGER_SERVICE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
+}
+
 /** The downstream services steps may call, by name, from the configuration. */
 export function servicesFrom(config: Config): Record<string, string> {
   const services: Record<string, string> = {};

@@ -41,6 +41,7 @@ import { jobLogFields, type JobLogFields } from '../common/logfields';
 import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
 import {
+  DEAD_LETTER_ACTIONS,
   OPERATOR_ACTIONS,
   type FailureContext,
   type FinishArgs,
@@ -135,7 +136,7 @@ function isPermanent(errorClass: string): boolean {
 
 /** The actions that apply where a job can park: the ledger's bookkeeping allows fewer than a step. */
 const ACTIONS_BY_PHASE: Record<FailureContext['phase'], readonly string[]> = {
-  step: OPERATOR_ACTIONS,
+  step: DEAD_LETTER_ACTIONS,
   compensation: ['retry', 'skip', 'abandon'],
   prepare: ['retry', 'abandon'],
   finish: ['retry', 'skip'],
