@@ -90,3 +90,15 @@ export function retryAfterDelayMs(retryAfterMs: number | undefined, jitteredMs: 
   if (!isFiniteNumber(retryAfterMs) || retryAfterMs < 0) fail(`retryAfterMs must be a number >= 0, got ${retryAfterMs}`);
   return Math.max(retryAfterMs, jitteredMs);
 }
+
+/**
+ * A Retry-After value in ms: delta seconds (`"120"`, or a number of seconds) or an HTTP date (the time
+ * left until it, never negative). Undefined when absent or not understood.
+ */
+export function parseRetryAfter(value: string | number | null | undefined, now = Date.now()): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -2,7 +2,7 @@
  * Resilience helpers for activities: jittered retry delays (backoff.ts) and a per-dependency circuit
  * breaker (breaker.ts) whose state can be shared by the worker processes of one host (breaker-store.ts).
  */
-export { jitterBounds, jitteredDelayMs, retryAfterDelayMs, type BackoffOptions, type JitteredDelayOptions } from './backoff';
+export { jitterBounds, jitteredDelayMs, parseRetryAfter, retryAfterDelayMs, type BackoffOptions, type JitteredDelayOptions } from './backoff';
 export {
   BreakerContentionError,
   CircuitBreaker,

@@ -4,8 +4,10 @@
  * otherwise throws: `ProviderHttpError` when the provider answered with an
  * error status, `ProviderUnavailableError` when there was no usable answer
  * (network failure, dropped socket, timeout). Request bodies are never logged
- * or copied into errors.
+ * or copied into errors. Both carry the shape jobledger's failure classifier reads
+ * (activities/failures.ts): `status` and `retryAfterMs`, or a network `code`, and `dependency`.
  */
+import { parseRetryAfter } from '../../resilience';
 
 export interface CallProviderOptions {
   /** Sent as the Idempotency-Key header. Required. */
@@ -42,6 +44,11 @@ export class ProviderHttpError extends Error {
     this.provider = init.provider;
     this.path = init.path;
   }
+
+  /** The provider, under the name the failure classifier reads. */
+  get dependency(): string {
+    return this.provider;
+  }
 }
 
 /** No usable answer: connection refused/reset, socket dropped, or timeout (`timedOut`). */
@@ -58,20 +65,22 @@ export class ProviderUnavailableError extends Error {
     this.path = path;
     this.timedOut = timedOut;
   }
+
+  /** The provider, under the name the failure classifier reads. */
+  get dependency(): string {
+    return this.provider;
+  }
+
+  /** For the failure classifier: ETIMEDOUT when the call timed out, else ECONNRESET (no usable answer; the cause says what happened). */
+  get code(): 'ETIMEDOUT' | 'ECONNRESET' {
+    return this.timedOut ? 'ETIMEDOUT' : 'ECONNRESET';
+  }
 }
 
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const inner = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${err.message}${inner}`;
-}
-
-/** Parses Retry-After (delta seconds or HTTP date) into ms; undefined when absent or invalid. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 /** POSTs `body` as JSON to `baseUrl + path` and returns the parsed JSON response. */
