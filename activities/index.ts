@@ -16,10 +16,11 @@ import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan 
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
-import { activityTypeFor, COMPENSATION_RETRY, deadLetterPlan, dedupeWindowMs, planFor, retryPlan, type StepDefinition } from '../jobs/define';
+import { activityTypeFor, COMPENSATION_RETRY, deadLetterPlan, dedupeWindowMs, planFor, retryPlan } from '../jobs/define';
+import type { StepContext, StepDefinition } from './step';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
-import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger } from '../ledger';
+import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger, type SqlHandle } from '../ledger';
 import type { CircuitBreaker } from '../resilience';
 import { classify, ServiceNotConfiguredError, toApplicationFailure } from './failures';
 
@@ -79,6 +80,7 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
       input: submission.input,
       sanitizedInput: maskPii(submission.input, piiPathsOf(definition.input)),
       steps: planFor(definition),
+      ...(definition.workflow && { code: true }),
       deadLetter: deadLetterPlan(definition),
       ...(definition.children && {
         children: { jobType: definition.children.jobType, inputs: definition.children.inputs(submission.input) },
@@ -120,8 +122,8 @@ export async function recordEvent(deps: ActivityDeps, args: RecordArgs): Promise
 /** What one ledger-guarded activity runs: a step or a compensation. */
 interface GuardedWork {
   name: string;
-  run: StepDefinition<unknown>['run'];
-  commit?: StepDefinition<unknown>['commit'];
+  run(ctx: StepContext<unknown>): Promise<unknown>;
+  commit?(sql: SqlHandle, result: unknown, ctx: StepContext<unknown>): void;
   dependency?: string;
   /** Its retry policy, for the jittered delay of the next attempt. */
   retry: StepRetryPlan;
@@ -141,13 +143,14 @@ function countsAgainstDependency(err: unknown): boolean {
 export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepArgs): Promise<unknown> {
   const context = Context.current();
   const { info } = context;
-  const key = stepKey(args.jobId, work.name);
+  // The step's key within the job: its name, or the name with the call's occurrence or key (workflow code).
+  const key = stepKey(args.jobId, args.step);
   const owner = { identity: deps.workerIdentity ?? `${hostname()}:${process.pid}`, attempt: info.attempt };
   const log = deps.logger.child(
     jobLogBindings({
       job_id: args.jobId,
       job_type: args.jobType,
-      step: work.name,
+      step: args.step,
       attempt_number: info.attempt,
       ...(args.parentJobId && { parent_job_id: args.parentJobId }),
       ...(args.correlationId && { correlation_id: args.correlationId }),
@@ -159,7 +162,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     claim = await deps.ledger.claimStep({
       key,
       jobId: args.jobId,
-      step: work.name,
+      step: args.step,
       owner,
       leaseMs: info.startToCloseTimeoutMs,
       requestHash: hashOf(args.input),
@@ -175,10 +178,10 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     return claim.result;
   }
   log.info({ status: 'executing', outcome: null, takeover: claim.takeover }, 'step started');
-  const ctx = {
+  const ctx: StepContext<unknown> = {
     jobId: args.jobId,
     jobType: args.jobType,
-    step: work.name,
+    step: args.step,
     idempotencyKey: key,
     input: args.input,
     results: args.results,
@@ -200,8 +203,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     result =
       (await (breaker && dependency ? breaker.run(dependency, () => work.run(ctx), { isFailure: countsAgainstDependency }) : work.run(ctx))) ??
       null;
-    const { commit } = work;
-    await deps.ledger.completeStep({ key, owner, result, ...(commit && { effect: (sql) => commit(sql, result, ctx) }) });
+    await deps.ledger.completeStep({ key, owner, result, ...(work.commit && { effect: (sql) => work.commit?.(sql, result, ctx) }) });
   } catch (err) {
     const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
     const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }) });
@@ -228,13 +230,20 @@ export function createActivities(deps: ActivityDeps): Record<string, ActivityFn>
     [RECORD_ACTIVITY]: ((args: RecordArgs) => recordEvent(deps, args)) as ActivityFn,
   };
   for (const definition of deps.registry.all()) {
-    for (const step of definition.steps) {
-      const guarded: GuardedWork = { ...(step as StepDefinition<unknown>), retry: retryPlan(step.retry) };
+    const steps: readonly StepDefinition<unknown, unknown>[] = definition.steps;
+    for (const step of steps) {
+      const guarded: GuardedWork = { ...step, retry: retryPlan(step.retry) };
       activities[activityTypeFor(definition.type, step.name)] = ((args: StepArgs) => runStep(deps, guarded, args)) as ActivityFn;
-      if (step.compensate) {
-        const compensation: GuardedWork = { ...(step.compensate as StepDefinition<unknown>), retry: retryPlan(COMPENSATION_RETRY) };
-        activities[activityTypeFor(definition.type, compensation.name)] = ((args: StepArgs) =>
-          runStep(deps, compensation, args)) as ActivityFn;
+      const { compensate } = step;
+      if (compensate) {
+        // A compensation's context carries the result of the step it undoes (recorded under the step's name).
+        const compensation: GuardedWork = {
+          name: compensate.name,
+          ...(compensate.dependency !== undefined && { dependency: compensate.dependency }),
+          run: (ctx) => compensate.run({ ...ctx, result: ctx.results[step.name] }),
+          retry: retryPlan(COMPENSATION_RETRY),
+        };
+        activities[activityTypeFor(definition.type, compensate.name)] = ((args: StepArgs) => runStep(deps, compensation, args)) as ActivityFn;
       }
     }
   }

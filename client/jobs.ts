@@ -17,7 +17,6 @@ import {
   CONTROL_CHARACTERS,
   IDEMPOTENCY_KEY_PATTERN,
   IDEMPOTENCY_KEY_RULE,
-  JOB_WORKFLOW_TYPE,
   JobStatus,
   METADATA_MAX_LENGTH,
 } from '../common/constants';
@@ -27,7 +26,8 @@ import { diagnoseQuery, operatorUpdate, type OperatorAccepted } from '../common/
 import { Metric } from '../common/metrics';
 import { activeTraceId, inSpan } from '../core/tracing';
 import { SA } from '../common/searchAttributes';
-import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type OperatorAction } from '../common/types';
+import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type JobResult, type OperatorAction } from '../common/types';
+import { jobOutcome } from './outcome';
 import type { Logger } from '../core/logging';
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { deadLetterPlan, dedupeWindowMs, planFor, type JobDefinition } from '../jobs/define';
@@ -195,9 +195,27 @@ const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatu
 export class JobClient {
   constructor(private readonly options: JobClientOptions) {}
 
-  /** Submits a job (see the module comment); traced as `jobledger.submit` when tracing is on. */
-  async submit(jobType: string, input: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
+  /**
+   * Submits a job (see the module comment); traced as `jobledger.submit` when tracing is on. Given the
+   * job's definition, the input is type-checked against its schema at compile time; the string form (the
+   * CLI's) checks it at run time only. Either way the registry's definition of that type is what runs.
+   */
+  async submit<S extends z.ZodType, R>(job: JobDefinition<S, R>, input: z.input<S>, opts?: SubmitOptions): Promise<SubmitResult>;
+  async submit(jobType: string, input: unknown, opts?: SubmitOptions): Promise<SubmitResult>;
+  async submit(job: JobDefinition | string, input: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    const jobType = typeof job === 'string' ? job : job.type;
     return inSpan('jobledger.submit', () => this.submitInSpan(jobType, input, opts));
+  }
+
+  /**
+   * Waits for a job to end and returns its result, with the status it ended in (Completed, Compensated,
+   * Abandoned, Failed): a job that did not complete is an outcome, not an exception. Given the definition,
+   * `result` has the type its workflow returns.
+   */
+  async outcome<S extends z.ZodType, R>(job: JobDefinition<S, R>, jobId: string): Promise<JobResult<R>>;
+  async outcome(jobId: string): Promise<JobResult>;
+  async outcome(jobOrId: JobDefinition | string, jobId?: string): Promise<JobResult> {
+    return jobOutcome(this.options.client.workflow.getHandle(typeof jobOrId === 'string' ? jobOrId : jobId!));
   }
 
   private async submitInSpan(jobType: string, input: unknown, rawOpts: SubmitOptions): Promise<SubmitResult> {
@@ -236,7 +254,8 @@ export class JobClient {
       ...(opts.correlationId !== undefined && { correlationId: opts.correlationId }),
     };
     try {
-      const handle = await this.options.client.workflow.start(JOB_WORKFLOW_TYPE, {
+      // The workflow type is the job type: the Web UI's Type column and WorkflowType queries name the job.
+      const handle = await this.options.client.workflow.start(jobType, {
         workflowId: submission.jobId,
         taskQueue: this.options.taskQueue,
         args: [args],

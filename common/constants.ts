@@ -41,6 +41,17 @@ export const JobStatus = {
 } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 
+/**
+ * A job that ends other than Completed closes its workflow as Failed, with a non-retryable failure of
+ * this type whose details hold the job's result: the Web UI's Failures view and Temporal's failure metrics
+ * count it, and the client reads the outcome from the details.
+ */
+export const OUTCOME_FAILURE_TYPES = {
+  Compensated: 'JobCompensated',
+  Abandoned: 'JobAbandoned',
+  Failed: 'JobFailed',
+} as const;
+
 export const TERMINAL_STATUSES: readonly JobStatus[] = [
   JobStatus.Completed,
   JobStatus.Compensated,

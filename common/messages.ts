@@ -15,6 +15,8 @@ export interface JobState {
   plan?: JobPlan;
   results: Record<string, unknown>;
   failure?: FailureContext;
+  /** The approval the job waits for (status AwaitingApproval). */
+  approval?: { name: string; since: string; timeoutMs: number };
   actions: (OperatorAction & { at: string })[];
 }
 
@@ -28,5 +30,5 @@ export interface OperatorAccepted {
 export const jobStateQuery = defineQuery<JobState>(STATE_QUERY);
 /** Query: the failure context of the current or last failure (null if none). */
 export const diagnoseQuery = defineQuery<FailureContext | null>(DIAGNOSE_QUERY);
-/** Update: an operator's action on a dead-lettered job. Rejected unless the job is parked. */
+/** Update: an operator's action on a dead-lettered job, or a decision on an approval. Rejected unless the job is parked, or waits for that approval. */
 export const operatorUpdate = defineUpdate<OperatorAccepted, [OperatorAction]>(OPERATOR_UPDATE);

@@ -55,6 +55,8 @@ export interface JobPlan {
   /** The input with every PII field masked: what failure snapshots and diagnostics show. */
   sanitizedInput: unknown;
   steps: StepPlan[];
+  /** True when the job is workflow code (its definition has a `workflow`); else its steps run in order. */
+  code?: boolean;
   deadLetter: DeadLetterPlan;
   /** Child jobs started after the steps, one per input, each with an id derived from this job's key and its index. */
   children?: { jobType: string; inputs: unknown[] };
@@ -90,7 +92,9 @@ export interface FailureContext {
    * Where the job failed: a step, a compensation, or the job's own bookkeeping in the ledger (`prepare`
    * before the first step, `finish` after the last), where only a retry (or, at prepare, abandon) applies.
    */
-  phase: 'step' | 'compensation' | 'prepare' | 'finish';
+  phase: 'step' | 'compensation' | 'prepare' | 'finish' | 'approval';
+  /** The operator actions that apply while the job is parked here. */
+  actions?: string[];
   attempt?: number;
   errorClass: string;
   message: string;
@@ -115,10 +119,13 @@ export interface StepArgs {
   parentJobId?: string;
 }
 
-export interface JobResult {
+export interface JobResult<R = unknown> {
   jobId: string;
   status: string;
+  /** Results of the steps, by step key. */
   results: Record<string, unknown>;
+  /** What a job written as workflow code returned (Completed jobs). */
+  result?: R;
   /** Compensations that ran, in the order they ran. */
   compensated?: string[];
   /** The failure that ended the job, when it did not complete. */

@@ -17,6 +17,7 @@ import { createLogger } from '../core/logging';
 import type { OrderInput } from './jobs/order';
 import { startSandbox, type Sandbox } from './sandbox';
 import { installRuntime, workerFromConfig } from '../workers/worker';
+import { jobOutcome } from '../client/outcome';
 
 const ROOT = join(__dirname, '..');
 
@@ -111,7 +112,7 @@ async function main(): Promise<void> {
       try {
         const submitted = await client.jobs.submit(demo.type, demo.input, demo.key ? { key: demo.key } : {});
         if (demo.operator) await resolveWhenParked(client.jobs, submitted.jobId, demo.operator, sandbox, out);
-        const result = (await client.client.workflow.getHandle(submitted.jobId).result().catch(() => undefined)) as
+        const result = (await jobOutcome(client.client.workflow.getHandle(submitted.jobId)).catch(() => undefined)) as
           | { status: string; compensated?: string[] }
           | undefined;
         const status = result?.status ?? (await client.jobs.status(submitted.jobId)).status;

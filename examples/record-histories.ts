@@ -15,6 +15,7 @@ import { AttemptLog, sagaJob } from '../test/fixtures/jobs';
 import { order } from '../test/fixtures/orders';
 import { createHarness } from '../test/helpers/harness';
 import { resolveExecutable, startDevServer, tempDir } from '../test/helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 async function main(): Promise<void> {
   const version = process.argv[2] ?? 'v1';
@@ -33,18 +34,18 @@ async function main(): Promise<void> {
   try {
     await h.worker.runUntil(async () => {
       const done = await h.jobs.submit('order.fulfill', order('hist-completed'));
-      await env.client.workflow.getHandle(done.jobId).result();
+      await jobOutcome(env.client.workflow.getHandle(done.jobId));
       await save('order-completed', done.jobId);
 
       sandbox.email.setFaults({ failNext: { count: 1, status: 400, type: 'invalid_recipient' } });
       const compensated = await h.jobs.submit('order.fulfill', order('hist-compensated'));
-      await env.client.workflow.getHandle(compensated.jobId).result();
+      await jobOutcome(env.client.workflow.getHandle(compensated.jobId));
       await save('order-compensated', compensated.jobId);
 
       const parked = await h.jobs.submit('test.saga', { id: 'hist-parked', failures: 1, secret: 'x' });
       for (let i = 0; i < 100 && (await h.jobs.status(parked.jobId)).status !== 'DeadLettered'; i++) await new Promise((r) => setTimeout(r, 100));
       await h.jobs.act(parked.jobId, { action: 'retry', operator: 'recorder', reason: 'recording a history' });
-      await env.client.workflow.getHandle(parked.jobId).result();
+      await jobOutcome(env.client.workflow.getHandle(parked.jobId));
       await save('saga-deadlettered-retried', parked.jobId);
     });
   } finally {

@@ -7,85 +7,20 @@
 import type { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
-import type { Logger } from '../core/logging';
-import type { SqlHandle } from '../ledger';
+import type { StepDefinition, StepRetry } from '../activities/step';
 import type { DeadLetterPlan, StepPlan, StepRetryPlan } from '../common/types';
+import type { JobToolkit } from '../workflows/toolkit';
 import { DEFAULT_PARKING_MS } from '../common/constants';
 
-/** What a step's code receives. */
-export interface StepContext<I> {
-  jobId: string;
-  jobType: string;
-  step: string;
-  /** Deterministic key of this step (job id + step name): send it downstream as `Idempotency-Key`. */
-  idempotencyKey: string;
-  input: I;
-  /** Results of the earlier steps of this job, by step name. */
-  results: Record<string, unknown>;
-  /** Temporal's attempt number of this step, from 1. */
-  attempt: number;
-  log: Logger;
-  heartbeat(details?: unknown): void;
-  /** Aborted when the activity is cancelled or times out. */
-  signal: AbortSignal;
-  /** Base URLs of downstream services, by name (worker configuration). */
-  services: Readonly<Record<string, string>>;
-  /**
-   * The base URL of a downstream service, or a `ServiceNotConfiguredError` naming the variable to set
-   * (`JOBLEDGER_<NAME>_URL`): a permanent `Configuration` failure, not retried.
-   */
-  service(name: string): string;
-}
+export type { CompensationContext, CompensationDefinition, StepContext, StepDefinition, StepRetry } from '../activities/step';
 
-/** Retry settings of a step. Every field is bounded; see `DEFAULT_RETRY` for the defaults. */
-export interface StepRetry {
-  /** Attempts in all, first one included. Default 5. */
-  maxAttempts?: number;
-  /** Delay before the first retry. Default 1 second. */
-  initialInterval?: Duration;
-  /** Growth of the delay per attempt. Default 2. */
-  backoffCoefficient?: number;
-  /** Largest delay between attempts. Default 1 minute. */
-  maximumInterval?: Duration;
-  /** Error types never retried. Default none beyond the permanent classes. */
-  nonRetryableErrorTypes?: string[];
-}
+/**
+ * The body of a job written as workflow code: ordinary Temporal workflow code that schedules the job's
+ * steps through `job` (see workflows/toolkit.ts). What it returns is the job's result.
+ */
+export type JobWorkflowFunction<I, R> = (job: JobToolkit<I>, input: I) => Promise<R>;
 
-/** Undoes a completed step. Runs with its own ledger key, so running it twice has one effect. */
-export interface CompensationDefinition<I> {
-  /** Compensation name, unique within the job, e.g. `refund-payment`. */
-  name: string;
-  /** Downstream dependency it calls, guarded by that dependency's circuit breaker. Default none. */
-  dependency?: string;
-  /** `ctx.results` holds the compensated step's result under the step's name. */
-  run(ctx: StepContext<I>): Promise<unknown>;
-}
-
-export interface StepDefinition<I> {
-  /** Step name, unique within the job: `[a-z0-9-]+`. */
-  name: string;
-  run(ctx: StepContext<I>): Promise<unknown>;
-  /** Downstream dependency it calls, guarded by that dependency's circuit breaker. Default none. */
-  dependency?: string;
-  /** The step's effect can be undone: admission requires a `compensate` when this is true. Default false. */
-  reversible?: boolean;
-  /**
-   * A local database write that commits in the same transaction as the step's ledger completion, so the
-   * effect and its record exist together or not at all. Default none.
-   */
-  commit?: (sql: SqlHandle, result: unknown, ctx: StepContext<I>) => void;
-  /** How to undo this step when a later step fails permanently. Default none (nothing to undo). */
-  compensate?: CompensationDefinition<I>;
-  retry?: StepRetry;
-  /** Limit of one attempt. Default 30 seconds. */
-  startToCloseTimeout?: Duration;
-  /** Expiry of the step across all attempts. Default 10 minutes. */
-  scheduleToCloseTimeout?: Duration;
-  /** Heartbeat timeout for long steps. Default none. */
-  heartbeatTimeout?: Duration;
-}
-
-export interface JobDefinition<S extends z.ZodType = z.ZodType> {
+export interface JobDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
   /** Job type name, e.g. `order.fulfill`: lower-case words joined by dots. */
   type: string;
   /** Definition version, recorded with every execution. A positive integer. */
@@ -93,8 +28,18 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   /** zod schema of the input. */
   input: S;
   /** Derives the idempotency key from the input. Default: the SHA-256 of the canonical input. */
-  key?: (input: z.infer<S>) => string;
-  steps: StepDefinition<z.infer<S>>[];
+  key?(input: z.infer<S>): string;
+  /**
+   * Without `workflow` (a list-form job), the steps run in this order, each given the job's input. With
+   * `workflow`, the steps the workflow may schedule (each registered as the activity `<type>:<name>`).
+   */
+  steps: readonly StepDefinition<never, unknown>[];
+  /**
+   * The job as workflow code: it runs as the workflow type named `type`, and schedules steps, child jobs
+   * and approvals through `job`. Its worker's workflow bundle must register it (`jobWorkflows` in
+   * workflows/index.ts). Default none: a list-form job, whose steps run in order.
+   */
+  workflow?(job: JobToolkit<z.infer<S>>, input: z.infer<S>): Promise<R>;
   /** How long a finished job still deduplicates new submissions. Default 30 days. */
   dedupeWindow?: Duration;
   /** What resubmitting the key of a failed or abandoned job does. Default `reject`. */
@@ -109,7 +54,7 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
    * the idempotency key `<this job's key>.part-<i>`, so a retried parent never starts a second child.
    * Default none.
    */
-  children?: { jobType: string; inputs: (input: z.infer<S>) => unknown[] };
+  children?: { jobType: string; inputs(input: z.infer<S>): unknown[] };
   /** Dead-letter policy: how long a parked job waits for an operator, then what happens. Default 7 days, then abandon. */
   deadLetter?: { timeout?: Duration; onTimeout?: 'abandon' | 'compensate' };
 }
@@ -125,7 +70,15 @@ export const DEFAULT_SCHEDULE_TO_CLOSE = '10m';
 export const DEFAULT_DEDUPE_WINDOW = '30d';
 export const DEFAULT_PARKING_TIMEOUT: Duration = DEFAULT_PARKING_MS;
 
-export function defineJob<S extends z.ZodType>(definition: JobDefinition<S>): JobDefinition<S> {
+/** A list-form job as written: its steps each take the job's input. */
+export type ListJobDefinition<S extends z.ZodType> = Omit<JobDefinition<S, undefined>, 'steps' | 'workflow'> & { steps: StepDefinition<z.infer<S>, unknown>[] };
+/** A job written as workflow code, as written. */
+export type CodeJobDefinition<S extends z.ZodType, R> = JobDefinition<S, R> & { workflow: JobWorkflowFunction<z.infer<S>, R> };
+
+/** Defines a job type: as workflow code (`workflow`), or as a list of steps run in order. */
+export function defineJob<S extends z.ZodType, R>(definition: CodeJobDefinition<S, R>): CodeJobDefinition<S, R>;
+export function defineJob<S extends z.ZodType>(definition: ListJobDefinition<S>): JobDefinition<S, undefined>;
+export function defineJob<S extends z.ZodType, R>(definition: JobDefinition<S, R> | ListJobDefinition<S>): JobDefinition<S, R> | JobDefinition<S, undefined> {
   return definition;
 }
 
@@ -149,7 +102,8 @@ export const COMPENSATION_RETRY: StepRetry = { maxAttempts: 10, initialInterval:
 
 /** The steps of a definition with every default filled in: what the workflow schedules. */
 export function planFor(definition: JobDefinition): StepPlan[] {
-  return definition.steps.map((step) => ({
+  const steps: readonly StepDefinition<never, unknown>[] = definition.steps;
+  return steps.map((step) => ({
     name: step.name,
     activityType: activityTypeFor(definition.type, step.name),
     ...(step.compensate && {

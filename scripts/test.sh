@@ -9,7 +9,7 @@ bash scripts/setup-browser.sh
 echo "== type check"
 npx tsc --noEmit -p tsconfig.json
 echo "== workflow bundle"
-npx tsx scripts/bundle-workflows.ts
+npx tsx test/helpers/bundle-workflows.ts
 echo "== tests"
 # JOBLEDGER_TEST_RECORD=FILE also records each test case as a JSON line (scripts/tests-doc.ts turns the
 # file into docs/TESTS.md).

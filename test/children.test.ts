@@ -12,6 +12,7 @@ import { reportGenerateJob, reportSectionJob } from '../examples/jobs/report';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let h: RunningHarness;
@@ -28,7 +29,7 @@ after(async () => {
 test('a report fans out one child job per section, with derived ids and ParentJobId set', async () => {
   const reportId = unique('rep');
   const { jobId } = await h.jobs.submit('report.generate', { reportId, sections: ['intro', 'numbers', 'outlook'] });
-  const result = await env.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(env.client.workflow.getHandle(jobId));
   assert.equal(result.status, 'Completed');
   const children = result.results.children as { jobId: string; status: string; results: { render: { section: number; chunks: number } } }[];
   assert.deepEqual(children.map((c) => c.jobId), [0, 1, 2].map((i) => `report.section:${reportId}.part-${i}`));
@@ -40,7 +41,7 @@ test('rerunning the parent under the same id starts no second child', async () =
   const reportId = unique('rep-rerun');
   const input = { reportId, sections: ['a', 'b'] };
   const { jobId } = await h.jobs.submit('report.generate', input);
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   // A raw start reuses the closed parent's id (Temporal's default reuse policy allows it).
   const rerun = await env.client.workflow.execute(JOB_WORKFLOW_TYPE, {
     workflowId: jobId,

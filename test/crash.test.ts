@@ -17,6 +17,7 @@ import type { Sandbox } from '../examples/sandbox';
 import { order } from './fixtures/orders';
 import { effectCount, withSandbox } from './helpers/sandbox';
 import { ROOT, startDevServer, tempDir, testLogger, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -53,9 +54,9 @@ before(async () => {
     TEMPORAL_ADDRESS: env.address,
     JOBLEDGER_TASK_QUEUE: unique('crash-tq'),
     JOBLEDGER_LEDGER_PATH: ledgerPath,
-    JOBLEDGER_PAYMENTS_URL: sandbox.urls.payments,
-    JOBLEDGER_INVENTORY_URL: sandbox.urls.inventory,
-    JOBLEDGER_EMAIL_URL: sandbox.urls.email,
+    JOBLEDGER_SERVICE_PAYMENTS_URL: sandbox.urls.payments,
+    JOBLEDGER_SERVICE_INVENTORY_URL: sandbox.urls.inventory,
+    JOBLEDGER_SERVICE_EMAIL_URL: sandbox.urls.email,
     LOG_LEVEL: 'warn',
     JOBLEDGER_METRICS_PORT: '0',
   };
@@ -91,7 +92,7 @@ test('SIGKILL between the applied charge and the ledger completion still leaves 
   assert.equal(step?.owner, 'worker-a');
 
   startWorker('worker-b');
-  const result = await env.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(env.client.workflow.getHandle(jobId));
   assert.equal(result.status, 'Completed');
   assert.equal(effectCount(sandbox, 'payments', 'charge', orderId), 1, 'exactly one applied charge');
   const chargeCalls = sandbox.payments.listCalls().filter((c) => c.idempotencyKey === `${jobId}/charge-payment`);

@@ -16,6 +16,7 @@ import { startHarness, type RunningHarness } from './helpers/harness';
 import { cli } from './helpers/run';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let h: RunningHarness;
@@ -56,7 +57,7 @@ for (const [action, expected, compensated] of [
     const jobId = await parked();
     const reason = `reason for ${action}`;
     await h.jobs.act(jobId, { action, operator: 'alice@ops', reason });
-    const result = await env.client.workflow.getHandle(jobId).result();
+    const result = await jobOutcome(env.client.workflow.getHandle(jobId));
     assert.equal(result.status, expected);
     assert.deepEqual(result.compensated, compensated);
     if (action === 'skip') assert.deepEqual(result.results.confirm, { skipped: true, by: 'alice@ops' });
@@ -78,13 +79,13 @@ test('a compensation that fails for good parks the job again; the validator refu
   assert.equal((await h.jobs.diagnose(jobId))?.phase, 'compensation');
   await assert.rejects(h.jobs.act(jobId, { action: 'compensate', operator: 'bob', reason: 'again' }), /'compensate' does not apply to a job parked at compensation 'unbook'/);
   await h.jobs.act(jobId, { action: 'retry', operator: 'bob', reason: 'undo service is back' });
-  const result = await env.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(env.client.workflow.getHandle(jobId));
   assert.equal(result.status, 'Compensated');
 });
 
 test('dlq list and JobStatus="DeadLettered" return exactly the parked jobs', async () => {
   const { jobId: done } = await h.jobs.submit('test.saga', { id: unique('done'), failures: 0, secret: SECRET });
-  await env.client.workflow.getHandle(done).result();
+  await jobOutcome(env.client.workflow.getHandle(done));
   const jobId = await parked();
   const listed = await h.jobs.deadLettered('test.saga');
   assert.ok(!listed.some((j) => j.jobId === done), 'a job that completed is not listed');
@@ -106,10 +107,10 @@ test('invalid actions are rejected: missing reason, unknown action, a job that i
   await assert.rejects(h.jobs.act('test.saga:any', { action: 'reboot' as 'retry', operator: 'alice', reason: 'why not' }), OperatorActionRejectedError);
   const jobId = await parked();
   await h.jobs.act(jobId, { action: 'abandon', operator: 'alice', reason: 'first action wins' });
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   await assert.rejects(h.jobs.act(jobId, { action: 'retry', operator: 'alice', reason: 'too late' }), /closed/);
   const { jobId: done } = await h.jobs.submit('test.saga', { id: unique('ok'), failures: 0, secret: SECRET });
-  await env.client.workflow.getHandle(done).result();
+  await jobOutcome(env.client.workflow.getHandle(done));
   await assert.rejects(h.jobs.act(done, { action: 'retry', operator: 'alice', reason: 'nothing to retry' }), OperatorActionRejectedError);
 });
 

@@ -15,6 +15,7 @@ import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
 import { countJobs, waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let h: RunningHarness;
@@ -36,7 +37,7 @@ after(async () => {
 test('a submitted job is found through a search-attribute query in client.workflow.list', async () => {
   const recipientId = unique('find');
   const { jobId } = await h.jobs.submit('greeting.send', { recipientId });
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   const query = `JobType="greeting.send" AND IdempotencyKey="greet-${recipientId}-en" AND JobStatus="Completed" AND SubmittedBy="test-suite"`;
   await waitForCount(env.client, query, 1);
   const ids: string[] = [];
@@ -47,7 +48,7 @@ test('a submitted job is found through a search-attribute query in client.workfl
 test('a sequential duplicate returns the same job id with deduplicated: true and starts nothing', async () => {
   const recipientId = unique('dup');
   const first = await h.jobs.submit('greeting.send', { recipientId });
-  await env.client.workflow.getHandle(first.jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(first.jobId));
   const second = await h.jobs.submit('greeting.send', { language: 'en', recipientId });
   assert.equal(first.deduplicated, false);
   assert.equal(second.deduplicated, true);
@@ -86,7 +87,7 @@ test('50 concurrent identical submissions start exactly one execution', async ()
   assert.equal(new Set(results.map((r) => r.jobId)).size, 1);
   assert.equal(results.filter((r) => !r.deduplicated).length, 1);
   const jobId = results[0]!.jobId;
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 1), 1);
 });
 
@@ -97,7 +98,7 @@ test('a raw start of the documented workflow type still validates its input', as
     taskQueue: h.taskQueue,
     args: [{ jobType: 'greeting.send', input: { recipientId: 7 }, submittedBy: 'raw-tester' }],
   });
-  await assert.rejects(handle.result(), (err: unknown) => {
+  await assert.rejects(jobOutcome(handle), (err: unknown) => {
     assert.ok(err instanceof WorkflowFailedError);
     const cause = err.cause as { cause?: Error; message?: string } | undefined;
     assert.match(String(cause?.cause?.message ?? cause?.message), /invalid input for greeting.send/);
@@ -123,7 +124,7 @@ async function abandoned(type: string, id: string): Promise<string> {
   const { jobId } = await h.jobs.submit(type, { id, failures: 1 });
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1), 1, 'parked');
   await h.jobs.act(jobId, { action: 'abandon', operator: 'tester', reason: 'give up on it' });
-  assert.equal((await env.client.workflow.getHandle(jobId).result()).status, 'Abandoned');
+  assert.equal((await jobOutcome(env.client.workflow.getHandle(jobId))).status, 'Abandoned');
   return jobId;
 }
 
@@ -140,7 +141,7 @@ test('with allow-retry, resubmitting the key of an abandoned job starts a new ru
   const jobId = await abandoned('test.retryable', id);
   const again = await h.jobs.submit('test.retryable', { id, failures: 1 });
   assert.deepEqual([again.jobId, again.deduplicated], [jobId, false]);
-  const result = await env.client.workflow.getHandle(again.jobId).result();
+  const result = await jobOutcome(env.client.workflow.getHandle(again.jobId));
   assert.equal(result.status, 'Completed');
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 2), 2);
   assert.equal((await h.ledger.getJobById(jobId))?.status, 'Completed');
@@ -168,7 +169,7 @@ test('a submission records who, what, the masked input and the policy in force, 
 
 test('search-attribute upserts ride along with other commands and add no workflow task of their own', async () => {
   const { jobId } = await h.jobs.submit('greeting.send', { recipientId: unique('upserts') });
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   const events = (await env.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
   const commandEvents = new Set(['activityTaskScheduledEventAttributes', 'markerRecordedEventAttributes', 'upsertWorkflowSearchAttributesEventAttributes', 'workflowExecutionCompletedEventAttributes', 'workflowExecutionFailedEventAttributes', 'timerStartedEventAttributes', 'startChildWorkflowExecutionInitiatedEventAttributes']);
   const kindOf = (e: (typeof events)[number]) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? '';

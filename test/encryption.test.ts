@@ -21,6 +21,7 @@ import { startHarness, type RunningHarness } from './helpers/harness';
 import { run } from './helpers/run';
 import { resolveExecutable, startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 const SECRET = 'card-4242424242424242';
 const keyring = parseKeyring({ current: 'k1', keys: { k1: randomBytes(32).toString('base64') } });
@@ -66,7 +67,7 @@ test('payloads and failure messages are ciphertext in history, and the job still
   const { jobId } = await h.jobs.submit('test.saga', { id: unique('enc'), failures: 1, secret: SECRET });
   assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1), 1, 'the worker ran the job to its failure');
   await h.jobs.act(jobId, { action: 'retry', operator: 'alice', reason: 'encrypted retry' });
-  const result = await h.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(h.client.workflow.getHandle(jobId));
   assert.equal(result.status, 'Completed');
   const history = await show(jobId);
   const decoded = Buffer.from(history.match(/"data":\s*"([A-Za-z0-9+/=]+)"/g)?.join('') ?? '', 'utf8').toString();
@@ -80,7 +81,7 @@ test('payloads and failure messages are ciphertext in history, and the job still
 
 test('the codec server decodes by role: 401 without a token, masked for a viewer, full for an auditor', async () => {
   const { jobId } = await h.jobs.submit('test.saga', { id: unique('roles'), failures: 0, secret: SECRET });
-  await h.client.workflow.getHandle(jobId).result();
+  await jobOutcome(h.client.workflow.getHandle(jobId));
   const history = JSON.parse(await show(jobId));
   const started = history.events.find((e: { workflowExecutionStartedEventAttributes?: unknown }) => e.workflowExecutionStartedEventAttributes);
   const payloads = started.workflowExecutionStartedEventAttributes.input.payloads;
@@ -141,7 +142,7 @@ test('defect 9.8: the Temporal CLI with --codec-endpoint and an auditor token st
   const id = unique('cli-auditor');
   const started = await startByHand(id, [...endpoint, '--codec-auth', 'Bearer auditor-token-0123456789']);
   assert.equal(started.code, 0, started.stderr);
-  const result = await h.client.workflow.getHandle(`test.saga:${id}`).result();
+  const result = await jobOutcome(h.client.workflow.getHandle(`test.saga:${id}`));
   assert.equal(result.status, 'Completed');
   const history = await show(`test.saga:${id}`);
   assert.ok(!history.includes(SECRET) && !history.includes(Buffer.from(SECRET).toString('base64').slice(0, 16)), 'the input is ciphertext');

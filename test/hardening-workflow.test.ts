@@ -23,6 +23,7 @@ import { openLedger } from '../ledger';
 import { AttemptLog } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { resolveExecutable, startDevServer, tempDir, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 const PUBLIC = { pii: false } as const;
 const attempts = new AttemptLog();
@@ -162,7 +163,7 @@ test('defect 9.1: a child that fails after the parent did reversible work compen
   const id = unique('saga-parent');
   const { jobId } = await h.jobs.submit('test.parent-saga', { id, failing: [true] });
   const handle = env.client.workflow.getHandle(jobId);
-  const result = await handle.result();
+  const result = await jobOutcome(handle);
   assert.equal(result.status, 'Compensated');
   assert.deepEqual(result.compensated, ['release']);
   assert.equal(attempts.byKey.get(`${jobId}/release`), 1, 'the parent step was undone once');
@@ -189,7 +190,7 @@ test('defect 9.1: a terminated child parks its parent once every child ended; an
   assert.equal((await h.jobs.diagnose(jobId))?.step, 'children');
 
   await h.jobs.act(jobId, { action: 'retry', operator: 'alice@ops', reason: 'rerun the terminated child' });
-  const result = await handle.result();
+  const result = await jobOutcome(handle);
   assert.equal(result.status, 'Completed');
   const rerun = await doomed.describe();
   assert.equal(rerun.status.name, 'COMPLETED', 'the terminated child ran again under the same id');
@@ -229,7 +230,7 @@ for (const { name, args, reason } of MALFORMED) {
   test(`defect 9.2: a raw start with ${name} fails at once as Validation, with the reason in history`, async () => {
     const workflowId = unique('raw');
     const handle = await env.client.workflow.start(JOB_WORKFLOW_TYPE, { workflowId, taskQueue: h.taskQueue, args: args as [] });
-    const error = await handle.result().then(
+    const error = await jobOutcome(handle).then(
       () => assert.fail('the job must fail'),
       (err: unknown) => err,
     );
@@ -284,7 +285,7 @@ test('defect 9.3: a locked ledger during prepare parks the job (not Failed); aft
     holder.exec('ROLLBACK');
     released = true;
     await h.jobs.act(jobId, { action: 'retry', operator: 'alice@ops', reason: 'ledger lock released' });
-    const result = await handle.result();
+    const result = await jobOutcome(handle);
     assert.equal(result.status, 'Completed');
     assert.equal(attempts.byKey.get(`${jobId}/work`), 1);
     const again = await h.jobs.submit('test.simple', { id });
@@ -299,7 +300,7 @@ test('defect 9.3: a locked ledger during prepare parks the job (not Failed); aft
 test('C6 finding: a submission that Temporal deduplicates onto a closed job the ledger lacks records that job\'s end, not Running', async () => {
   const id = unique('closed');
   const { jobId } = await h.jobs.submit('test.simple', { id });
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
   const emptyLedger = openLedger(join(tempDir(), 'other-ledger.db'));
   try {
     const other = new JobClient({ client: env.client, registry: new JobRegistry([simpleJob as JobDefinition]), ledger: emptyLedger, taskQueue: h.taskQueue, logger: h.logger, submittedBy: 'second-host' });
@@ -322,5 +323,5 @@ test('a step whose downstream service is not configured fails once as Configurat
   assert.equal(failure?.rootCause.dependency, 'ledgerless');
   assert.equal(attempts.byKey.get(`${jobId}/call`), 1, 'a missing setting is not retried');
   await h.jobs.act(jobId, { action: 'abandon', operator: 'alice@ops', reason: 'no such service here' });
-  await handle.result();
+  await jobOutcome(handle);
 });

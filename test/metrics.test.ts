@@ -13,6 +13,7 @@ import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { freePort, startDevServer, tempDir, testLogger, unique } from './helpers/servers';
 import { join } from 'node:path';
+import { jobOutcome } from '../client/outcome';
 
 let port: number;
 let env: TestWorkflowEnvironment;
@@ -75,7 +76,7 @@ test('the endpoint serves SDK metrics and jobledger submission, job, duration, s
   const { jobId } = await h.jobs.submit('test.saga', { id: unique('m'), failures: 1, secret: 's' });
   for (let i = 0; i < 100 && (await h.jobs.status(jobId)).status !== 'DeadLettered'; i++) await new Promise((r) => setTimeout(r, 100));
   await h.jobs.act(jobId, { action: 'retry', operator: 'metrics-test', reason: 'recovering' });
-  await h.client.workflow.getHandle(jobId).result();
+  await jobOutcome(h.client.workflow.getHandle(jobId));
   await h.jobs.submit('test.saga', { id: jobId.slice('test.saga:'.length), failures: 1, secret: 's' });
   const samples = await until((s) => sum(s, 'jobledger_jobs_closed', { job_type: 'test.saga', status: 'Completed' }) >= 1);
   assert.ok(sum(samples, 'jobledger_jobs_submitted', { job_type: 'test.saga', outcome: 'deduplicated' }) >= 1);

@@ -14,6 +14,7 @@ import { startHarness, type RunningHarness } from './helpers/harness';
 import { effectCount, withSandbox } from './helpers/sandbox';
 import { startDevServer, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -33,7 +34,7 @@ after(async () => {
 
 async function fulfil(input: OrderInput): Promise<JobResult> {
   const { jobId } = await h.jobs.submit('order.fulfill', input);
-  return env.client.workflow.getHandle(jobId).result();
+  return jobOutcome(env.client.workflow.getHandle(jobId));
 }
 
 test('a fulfilled order applies exactly one effect per provider and one accounting entry', async () => {
@@ -64,7 +65,7 @@ test('an out-of-stock order, with nothing to compensate, parks in the dead lette
   await waitForCount(env.client, `WorkflowId="${jobId}" AND JobStatus="DeadLettered"`, 1);
   assert.equal((await h.jobs.diagnose(jobId))?.errorClass, 'BusinessRule');
   await h.jobs.act(jobId, { action: 'abandon', operator: 'ops-test', reason: 'customer cancelled' });
-  const result = await env.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(env.client.workflow.getHandle(jobId));
   assert.equal(result.status, 'Abandoned');
   assert.equal(effectCount(sandbox, 'payments', 'charge', orderId), 0);
 });
@@ -102,7 +103,7 @@ test('after the dedupe window expires, resubmitting starts a new job', async () 
   try {
     const again = await h.jobs.submit('order.fulfill', order(orderId));
     assert.equal(again.deduplicated, false);
-    await env.client.workflow.getHandle(again.jobId).result();
+    await jobOutcome(env.client.workflow.getHandle(again.jobId));
     assert.equal(await waitForCount(env.client, `WorkflowId="${again.jobId}"`, 2), 2);
   } finally {
     clock = Date.now();

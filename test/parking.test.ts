@@ -9,6 +9,7 @@ import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { createHarness } from './helpers/harness';
 import { startTimeSkippingServer, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -29,7 +30,7 @@ for (const [onTimeout, expected] of [
     const started = Date.now();
     const result = await h.worker.runUntil(async () => {
       const { jobId } = await h.jobs.submit(type, { id: unique('park'), failures: 1, secret: 's' });
-      return env.client.workflow.getHandle(jobId).result();
+      return jobOutcome(env.client.workflow.getHandle(jobId));
     });
     assert.equal(result.status, expected);
     assert.deepEqual(result.compensated, onTimeout === 'compensate' ? ['unbook'] : undefined);

@@ -15,6 +15,7 @@ import { jitterBounds } from '../resilience';
 import { AttemptClock, backoffJob } from './fixtures/jobs';
 import { createHarness, type Harness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 const SECOND = 1_000;
 let env: TestWorkflowEnvironment;
@@ -33,7 +34,7 @@ async function harness(clock: AttemptClock, retry: Parameters<typeof backoffJob>
 async function runJobs(h: Harness, inputs: object[]): Promise<{ jobId: string; status: string }[]> {
   return h.worker.runUntil(async () => {
     const submitted = await Promise.all(inputs.map((input) => h.jobs.submit('test.backoff', input)));
-    return Promise.all(submitted.map(async ({ jobId }) => ({ jobId, status: (await env.client.workflow.getHandle(jobId).result()).status })));
+    return Promise.all(submitted.map(async ({ jobId }) => ({ jobId, status: (await jobOutcome(env.client.workflow.getHandle(jobId))).status })));
   });
 }
 

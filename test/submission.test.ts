@@ -28,6 +28,7 @@ import {
 import { order } from './fixtures/orders';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 const PUBLIC = { pii: false } as const;
 
@@ -169,7 +170,7 @@ test('defect 9.4: a raw start over MAX_INPUT_BYTES fails at prepare as Validatio
     taskQueue: h.taskQueue,
     args: [{ jobType: 'test.blob', input: { blob: 'x'.repeat(MAX_INPUT_BYTES) }, idempotencyKey: jobId.slice('test.blob:'.length), submittedBy: 'raw-tester' }],
   });
-  await assert.rejects(handle.result(), (err: unknown) => {
+  await assert.rejects(jobOutcome(handle), (err: unknown) => {
     const failure = rootFailure(err);
     assert.equal(failure?.type, 'Validation');
     assert.match(failure?.message ?? '', /canonical JSON; the limit is 262144/);
@@ -208,7 +209,7 @@ test('defect 9.5: submittedBy and correlationId are trimmed before they reach th
   const { jobId } = await h.jobs.submit('greeting.send', { recipientId: unique('trim') }, { submittedBy: '  alice  ', correlationId: ' corr-1\t' });
   const attrs = (await env.client.workflow.getHandle(jobId).describe()).typedSearchAttributes;
   assert.deepEqual([attrs.get(SA.SubmittedBy), attrs.get(SA.CorrelationId)], ['alice', 'corr-1']);
-  await env.client.workflow.getHandle(jobId).result();
+  await jobOutcome(env.client.workflow.getHandle(jobId));
 });
 
 test('defect 9.4: report.generate with a 125-character key is rejected before start: nothing in Temporal, nothing in the ledger', async () => {

@@ -9,6 +9,7 @@ import { jitterBounds } from '../resilience';
 import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { createHarness } from './helpers/harness';
 import { startTimeSkippingServer, unique } from './helpers/servers';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -26,7 +27,7 @@ test('a step retried after a jittered one-hour backoff completes in seconds of w
   const { result, history } = await h.worker.runUntil(async () => {
     const submitted = await h.jobs.submit('test.flaky', { id, failures: 1 });
     const handle = env.client.workflow.getHandle(submitted.jobId);
-    const result = await handle.result();
+    const result = await jobOutcome(handle);
     return { result, history: await handle.fetchHistory() };
   });
   const wallMs = Date.now() - wallStart;

@@ -12,6 +12,7 @@ import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, testLogger, unique } from './helpers/servers';
 import { createLogger } from '../core/logging';
+import { jobOutcome } from '../client/outcome';
 
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
@@ -37,7 +38,7 @@ after(async () => {
 
 test('a job that retried once is one trace: submit, start, workflow run and both activity attempts', async () => {
   const { jobId } = await h.jobs.submit('test.flaky', { id: unique('traced'), failures: 1 });
-  const result = await h.client.workflow.getHandle(jobId).result();
+  const result = await jobOutcome(h.client.workflow.getHandle(jobId));
   assert.deepEqual(result.results.wobble, { succeededOnAttempt: 2 });
   const spans: ReadableSpan[] = exporter.getFinishedSpans();
   const root = spans.find((s) => s.name === 'jobledger.submit');

@@ -20,6 +20,7 @@ import { browserSkipReason, launchBrowser, screenshot, type BrowserSession } fro
 import { createHarness, type Harness } from './helpers/harness';
 import { freePort, resolveExecutable, ROOT, testLogger, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 const SHOTS = join(ROOT, 'artifacts/webui');
 /** One row of the Web UI's workflow table (Temporal UI 2.x). */
@@ -66,7 +67,7 @@ before(async () => {
     const { jobId } = await h.jobs.submit('greeting.send', { recipientId: unique('webui') });
     ids.completedGreetings.push(jobId);
   }
-  await Promise.all(ids.completedGreetings.map((id) => env.client.workflow.getHandle(id).result()));
+  await Promise.all(ids.completedGreetings.map((id) => jobOutcome(env.client.workflow.getHandle(id))));
 
   // Raw starts on a queue nobody polls: they stay open with the search attributes they started with.
   const idleQueue = unique('idle');

@@ -19,6 +19,7 @@ import { order } from './fixtures/orders';
 import { cli } from './helpers/run';
 import { ROOT, startDevServer, tempDir, testLogger, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 /** Every process this file started (children, and workers found through their own log line), by PID. */
@@ -129,7 +130,7 @@ test('defect 9.7: every stdout line of the worker is JSON, forwarded SDK core li
       submittedBy: 'worker-process-test',
     });
     const greeting = await jobs.submit('greeting.send', { recipientId: unique('json') });
-    await env.client.workflow.getHandle(greeting.jobId).result();
+    await jobOutcome(env.client.workflow.getHandle(greeting.jobId));
     // No downstream service is configured, so the order's first step fails: an "Activity failed" line.
     const failing = await jobs.submit('order.fulfill', order(unique('ord-json')));
     const failed = await until('an Activity failed line', () => line(worker, 'Activity failed'));
@@ -137,7 +138,7 @@ test('defect 9.7: every stdout line of the worker is JSON, forwarded SDK core li
     assert.equal(failed.error.type, 'ApplicationFailure');
     assert.match(failed.error.message, /not configured/);
     assert.equal(failed.error.cause.type, 'ServiceNotConfiguredError');
-    assert.match(failed.error.cause.message, /downstream service '\w+' is not configured/);
+    assert.match(failed.error.cause.message, /downstream service '(\w+)' is not configured on this worker: set JOBLEDGER_SERVICE_\w+_URL/);
   } finally {
     await ledger.close();
     worker.child.kill('SIGTERM');

@@ -7,7 +7,7 @@
  * or copied into errors. Both carry the shape jobledger's failure classifier reads
  * (activities/failures.ts): `status` and `retryAfterMs`, or a network `code`, and `dependency`.
  */
-import { parseRetryAfter } from '../../resilience';
+import { parseRetryAfter } from '../../resilience/backoff';
 
 export interface CallProviderOptions {
   /** Sent as the Idempotency-Key header. Required. */

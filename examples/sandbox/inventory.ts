@@ -1,6 +1,7 @@
 /**
- * Inventory provider operations: `POST /reservations` (effect `reserve`) and
- * `POST /releases` (effect `release`). SKUs starting with `OUT-` are out of
+ * Inventory provider operations: `POST /reservations` (effect `reserve`),
+ * `POST /releases` (effect `release`) and `POST /shipments` (effect `ship`: the
+ * warehouse is told to pick and ship a reservation). SKUs starting with `OUT-` are out of
  * stock: a permanent business failure (409 out_of_stock) with no effect.
  */
 import { z } from 'zod';
@@ -54,4 +55,20 @@ export const createRelease = defineOperation({
   },
 });
 
-export const inventoryOperations: Operation[] = [createReservation, createRelease];
+const shipmentSchema = z.strictObject({
+  orderId: z.string().min(1).max(200),
+  reservationId: z.string().min(1).max(200),
+});
+
+export const createShipment = defineOperation({
+  path: '/shipments',
+  kind: 'ship',
+  schema: shipmentSchema,
+  execute(input, ctx) {
+    if (!ctx.findEffect('reserve', input.reservationId)) throw new BusinessError(404, 'not_found', `No such reservation: ${input.reservationId}`);
+    const shipment = { id: ctx.id('shp_'), orderId: input.orderId, reservationId: input.reservationId, status: 'requested' };
+    return { body: shipment, effect: { orderId: input.orderId, data: shipment } };
+  },
+});
+
+export const inventoryOperations: Operation[] = [createReservation, createRelease, createShipment];

@@ -16,6 +16,7 @@ import { openLedger, type Ledger, type OpenLedgerOptions } from '../../ledger';
 import type { Tracing } from '../../core/tracing';
 import type { CircuitBreaker } from '../../resilience';
 import { createJobWorker } from '../../workers/worker';
+import { workflowsPath } from '../../examples/jobs';
 import { ROOT, tempDir, testLogger, unique } from './servers';
 
 const BUNDLE = join(ROOT, '.jobledger/test/workflow-bundle.js');
@@ -63,6 +64,7 @@ export async function createHarness(
     ...(options.breaker && { breaker: options.breaker }),
     ...(options.dataConverter && { dataConverter: options.dataConverter }),
     ...(options.tracing && { plugins: [options.tracing.plugin] }),
+    workflowsPath,
     extra: existsSync(BUNDLE) && !options.dataConverter && !options.tracing ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
   const client =

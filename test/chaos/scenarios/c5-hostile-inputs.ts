@@ -25,6 +25,7 @@ import { BAD_JSON_TEXTS, HOSTILE_KINDS, hostileCases, rawStart, type HostileCase
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { cleanBaseEnv } from '../workers';
 import { paced, sleep } from '../workload';
+import { jobOutcome } from '../../../client/outcome';
 
 type C5Params = {
   /** Hostile cases generated; every one goes through the SDK. */
@@ -184,7 +185,7 @@ async function checkRaw(env: ChaosEnv, workflowId: string, via: RawOutcome['via'
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), closeLimitMs + 30_000);
   const failed = await env.main.client.connection
-    .withAbortSignal(abort.signal, () => handle.result())
+    .withAbortSignal(abort.signal, () => jobOutcome(handle))
     .then(() => 'completed' as const, (err: unknown) => (abort.signal.aborted ? ('timeout' as const) : err));
   clearTimeout(timer);
   if (failed === 'completed' || failed === 'timeout') return { ...outcome, problem: failed === 'completed' ? 'the workflow completed' : 'not closed in time' };
