@@ -1,15 +1,14 @@
 /**
- * `jobledger audit export --out DIR`: adds every closed job to the tamper-evident archive (audit/). A
+ * `jobledger audit export --archive DIR`: adds every closed job to the tamper-evident archive (audit/). A
  * leaf holds the job's full history (proto JSON, as Temporal returns it, payloads as stored), its ledger
  * record, step records and ledger trail (operator actions included). Export is incremental: jobs already
  * in the archive are skipped. Each export ends with an Ed25519-signed checkpoint; the key comes from
  * `--key FILE` or `JOBLEDGER_AUDIT_KEY` and is never printed.
  */
-import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { appendLeaves, signerFrom, type AuditEntry } from '../audit/archive';
-import { AuditUsageError, registerAuditCommand } from '../audit/cli';
+import { ExitCode, UsageError, parseCommand, required, type Command } from '../core/commands';
 import type { Ledger } from '../ledger';
 import { withJobClient } from './connect';
 
@@ -40,21 +39,22 @@ export async function closedJobEntries(client: Client, ledger: Ledger, since?: D
   return entries.sort((a, b) => new Date(a.closedAt).getTime() - new Date(b.closedAt).getTime());
 }
 
-registerAuditCommand('export', {
-  usage: 'export --out DIR [--key FILE] [--since DATE]',
-  summary: 'add closed jobs to the archive and sign a checkpoint',
-  async run(argv, out) {
-    const { values } = parseArgs({ args: argv, strict: true, options: { out: { type: 'string' }, key: { type: 'string' }, since: { type: 'string' } } });
-    if (!values.out) throw new AuditUsageError('export needs --out DIR');
+/** `audit export`: an entry of the CLI's command table. */
+export const auditExportCommand: Command = {
+  name: 'audit export',
+  args: '--archive DIR [--key FILE] [--since DATE]',
+  summary: 'add the closed jobs to the archive and sign a checkpoint (prints JSON)',
+  async run(argv, output) {
+    const { values } = parseCommand(argv, { archive: { type: 'string' }, key: { type: 'string' }, since: { type: 'string' } }, []);
+    const dir = required(values.archive, 'archive');
     const since = values.since === undefined ? undefined : new Date(values.since);
-    if (since && Number.isNaN(since.getTime())) throw new AuditUsageError(`--since is not a date: ${values.since}`);
+    if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
     const signer = await signerFrom(values.key ? { keyFile: values.key } : {});
-    const dir = values.out;
     return withJobClient(async (connected) => {
       const entries = await closedJobEntries(connected.client, connected.ledger, since);
       const result = await appendLeaves(dir, entries, signer);
-      out(JSON.stringify({ added: result.added, treeSize: result.treeSize, checkpoint: result.checkpoint }));
-      return 0;
+      output.out(JSON.stringify({ added: result.added, treeSize: result.treeSize, checkpoint: result.checkpoint }));
+      return ExitCode.ok;
     });
   },
-});
+};

@@ -1,5 +1,7 @@
 /**
- * `jobledger`: the operator and engineer CLI (`npm run -s jobledger -- <command>`).
+ * `jobledger`: the operator and engineer CLI (`npm run -s jobledger -- <command>`). `COMMANDS` is its one
+ * command table, the audit commands included: `--help`, usage errors and dispatch come from it, and the
+ * README lists the same commands (test/cli-help.test.ts checks that).
  *
  * Exit codes: 0 success; 1 unexpected failure; 2 bad usage or invalid input (nothing was started);
  * 3 idempotency conflict; 4 job not found. Results go to stdout (JSON with `--json`); logs and errors go
@@ -7,57 +9,31 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import type { z } from 'zod';
 import { loadJobApp } from '../jobs/app';
 import { checkDefinitions, formatViolations } from '../jobs/admission';
 import { JobRegistry, UnknownJobTypeError } from '../jobs/registry';
 import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submission';
-import { auditCommand } from '../audit/cli';
-import './audit-export';
+import { JobNotInArchiveError } from '../audit/archive';
+import { AUDIT_COMMANDS } from '../audit/cli';
+import { auditExportCommand } from './audit-export';
 import { withJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
-import { DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
+import { APPROVAL_DECISIONS, DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { MAX_INPUT_BYTES } from '../common/constants';
-import { checkSubmission, IdempotencyConflictError, InvalidSubmitOptionsError, MissingSubmitterError, OperatorActionRejectedError } from './jobs';
+import {
+  checkSubmission,
+  IdempotencyConflictError,
+  InvalidSubmitOptionsError,
+  MissingSubmitterError,
+  OperatorActionInput,
+  OperatorActionRejectedError,
+  OperatorIdentity,
+} from './jobs';
 import { loadConfig } from '../core/config';
-
-const USAGE = `usage: jobledger <command> [options]
-
-commands:
-  types [--json]                                   list the registered job types and versions
-  lint [--json]                                    check every job definition against policy (exit 1 on violations)
-  submit <type> --input '<json>'|@FILE|- [--key K] [--submitted-by ID] [--correlation-id C] [--json]
-                                                   submit a job (deduplicated by its idempotency key); the input
-                                                   is inline JSON, @FILE reads a file, - reads stdin; at most
-                                                   ${MAX_INPUT_BYTES} bytes as canonical JSON
-  status <jobId> [--json]                          show a job's status
-  dlq list [--type T] [--json]                     jobs parked in the dead letter
-  dlq retry|skip|compensate|abandon <jobId> --operator ID --reason TEXT [--json]
-                                                   resolve a dead-lettered job (recorded with identity and reason)
-  cancel|terminate <jobId> --operator ID --reason TEXT
-                                                   stop a job; identity and reason go to the ledger trail
-  diagnose <jobId> [--json]                        the failure context: step, class, root cause, masked input,
-                                                   recent events, remediation hint and runbook link
-  list [--type T] [--status S] [--query Q] [--limit N] [--json]
-                                                   find jobs by search attributes, with Web UI links
-  reconcile [--since T] [--archive DIR] [--json]   compare Temporal, the ledger, provider effects and the archive
-                                                   (exit 1 on discrepancies)
-  audit export|verify|prove|prune|keygen ...       the tamper-evident archive (\`jobledger audit\` for details)
-`;
-
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-export const ExitCode = { ok: 0, failure: 1, invalid: 2, conflict: 3, notFound: 4 } as const;
-
-type Output = { json: boolean; out: (text: string) => void };
-
-function print(output: Output, value: unknown, human: string): void {
-  output.out(output.json ? JSON.stringify(value) : human);
-}
+import { ExitCode, UsageError, commandUsage, findCommand, isBadArguments, parseCommand, print, type Command, type Output } from '../core/commands';
 
 /**
  * The most text `--input @FILE` or `--input -` reads: room for indentation around the limit that counts,
@@ -106,96 +82,202 @@ async function readInput(value: string | undefined, stdin: Readable): Promise<un
   }
 }
 
-function command(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      input: { type: 'string' },
-      key: { type: 'string' },
-      'submitted-by': { type: 'string' },
-      'correlation-id': { type: 'string' },
-      operator: { type: 'string' },
-      reason: { type: 'string' },
-      type: { type: 'string' },
-      status: { type: 'string' },
-      query: { type: 'string' },
-      limit: { type: 'string' },
-      since: { type: 'string' },
-      archive: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+/** The application's job definitions (the module `JOBLEDGER_JOBS_MODULE` names). */
+async function applicationJobs() {
+  return (await loadJobApp(loadConfig().JOBLEDGER_JOBS_MODULE)).jobs;
 }
 
-async function run(argv: string[], output: Output): Promise<number> {
-  // The archive commands parse their own options.
-  if (argv[0] === 'audit') return auditCommand(argv.slice(1), output.out);
-  const { values, positionals } = command(argv);
-  output.json = values.json ?? false;
-  const [name, ...rest] = positionals;
-  if (values.help || !name) {
-    output.out(USAGE);
-    return name || values.help ? ExitCode.ok : ExitCode.invalid;
-  }
-  const { jobs } = await loadJobApp(loadConfig().JOBLEDGER_JOBS_MODULE);
-  if (name === 'lint') {
-    const violations = checkDefinitions(jobs);
-    const ok = `${jobs.length} job definitions, all admissible`;
-    print(output, { ok: violations.length === 0, violations }, violations.length === 0 ? ok : formatViolations(violations));
-    return violations.length === 0 ? ExitCode.ok : ExitCode.failure;
-  }
-  if (name === 'types') {
-    const types = jobs.map((d) => ({ type: d.type, version: d.version }));
-    print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
-    return ExitCode.ok;
-  }
-  if (!['submit', 'status', 'dlq', 'diagnose', 'list', 'reconcile', 'cancel', 'terminate'].includes(name)) throw new UsageError(`unknown command '${name}'`);
-  if (name === 'list') return list(values, output);
-  if (name === 'reconcile') return reconcileCommand(values, output);
-  const [target, dlqJob] = rest;
-  if (!target) throw new UsageError(`${name} needs ${name === 'submit' ? 'a job type' : name === 'dlq' ? 'a subcommand' : 'a job id'}`);
-  if (name === 'dlq' && target !== 'list' && !(DEAD_LETTER_ACTIONS as readonly string[]).includes(target)) {
-    throw new UsageError(`unknown dlq subcommand '${target}'`);
-  }
-  if (name === 'dlq' && target !== 'list' && !dlqJob) throw new UsageError(`dlq ${target} needs a job id`);
-  const input = name === 'submit' ? await readInput(values.input, process.stdin) : undefined;
+async function submit(argv: string[], output: Output): Promise<number> {
+  const { values, args: [jobType] } = parseCommand(
+    argv,
+    { input: { type: 'string' }, key: { type: 'string' }, 'submitted-by': { type: 'string' }, 'correlation-id': { type: 'string' } },
+    ['<type>'],
+  );
+  const jobs = await applicationJobs();
+  const input = await readInput(values.input, process.stdin);
   const submitOptions = {
     ...(values.key !== undefined && { key: values.key }),
     ...(values['submitted-by'] !== undefined && { submittedBy: values['submitted-by'] }),
     ...(values['correlation-id'] !== undefined && { correlationId: values['correlation-id'] }),
   };
   // Bad input is reported (exit 2) before connecting, whether or not Temporal is reachable.
-  if (name === 'submit') checkSubmission(new JobRegistry(jobs), target, input, submitOptions, loadConfig().JOBLEDGER_SUBMITTED_BY);
+  checkSubmission(new JobRegistry(jobs), jobType, input, submitOptions, loadConfig().JOBLEDGER_SUBMITTED_BY);
   return withJobClient(async (connected, config) => {
-    if (name === 'submit') {
-      const result = await connected.jobs.submit(target, input, submitOptions);
-      const link = `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(result.jobId)}`;
-      print(output, result, `${result.deduplicated ? 'existing job' : 'submitted'} ${result.jobId}\n  ${link}`);
-    } else if (name === 'dlq' && target === 'list') {
-      const parked = await connected.jobs.deadLettered(values.type);
-      print(output, parked, parked.map((j) => `${j.jobId}\t${j.jobType}\t${j.step ?? ''}\t${j.errorClass ?? ''}`).join('\n') || '(none)');
-    } else if (name === 'dlq') {
-      const result = await connected.jobs.act(dlqJob!, {
-        action: target as OperatorActionKind,
-        operator: values.operator ?? '',
-        reason: values.reason ?? '',
-      });
-      print(output, { jobId: dlqJob, ...result }, `${dlqJob}: ${result.action} accepted`);
-    } else if (name === 'cancel' || name === 'terminate') {
-      await connected.jobs.stop(target, name, { operator: values.operator ?? '', reason: values.reason ?? '' });
-      print(output, { jobId: target, action: name, accepted: true }, `${target}: ${name} sent`);
-    } else if (name === 'diagnose') {
-      const context = await connected.jobs.diagnose(target);
-      print(output, { jobId: target, failure: context }, context ? formatFailure(target, context) : `${target}: no failure recorded`);
-    } else {
-      const status = await connected.jobs.status(target);
-      print(output, status, `${status.jobId}\t${status.jobType}\t${status.status}${status.step ? `\t${status.step}` : ''}`);
-    }
+    const result = await connected.jobs.submit(jobType, input, submitOptions);
+    const link = `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(result.jobId)}`;
+    print(output, result, `${result.deduplicated ? 'existing job' : 'submitted'} ${result.jobId}\n  ${link}`);
     return ExitCode.ok;
   });
+}
+
+const OPERATOR_OPTIONS = { operator: { type: 'string' }, reason: { type: 'string' } } as const;
+const OPERATOR_ARGS = '<jobId> --operator ID --reason TEXT [--json]';
+
+/** Checks an operator's identity and reason before anything connects: a refusal exits 2 with zod's issues. */
+function operatorInput<S extends z.ZodType>(jobId: string, schema: S, value: unknown): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new OperatorActionRejectedError(jobId, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), parsed.error.issues);
+  }
+  return parsed.data;
+}
+
+/** `dlq <action>`, `approve` and `reject`: the operator Update, recorded with the operator's identity and reason. */
+function operatorCommand(name: string, action: OperatorActionKind, summary: string): Command {
+  return {
+    name,
+    args: OPERATOR_ARGS,
+    summary,
+    async run(argv, output) {
+      const { values, args: [jobId] } = parseCommand(argv, OPERATOR_OPTIONS, ['<jobId>']);
+      const input = operatorInput(jobId, OperatorActionInput, { action, operator: values.operator, reason: values.reason });
+      return withJobClient(async (connected) => {
+        const accepted = await connected.jobs.act(jobId, input);
+        print(
+          output,
+          { jobId, ...accepted, operator: input.operator, reason: input.reason },
+          `${jobId}: ${accepted.action} accepted (operator ${input.operator}: ${input.reason})`,
+        );
+        return ExitCode.ok;
+      });
+    },
+  };
+}
+
+/** `cancel` and `terminate`: identity and reason go to the ledger trail. */
+function stopCommand(how: 'cancel' | 'terminate', summary: string): Command {
+  return {
+    name: how,
+    args: OPERATOR_ARGS,
+    summary,
+    async run(argv, output) {
+      const { values, args: [jobId] } = parseCommand(argv, OPERATOR_OPTIONS, ['<jobId>']);
+      const identity = operatorInput(jobId, OperatorIdentity, { operator: values.operator, reason: values.reason });
+      return withJobClient(async (connected) => {
+        await connected.jobs.stop(jobId, how, identity);
+        print(output, { jobId, action: how, accepted: true }, `${jobId}: ${how} sent`);
+        return ExitCode.ok;
+      });
+    },
+  };
+}
+
+const DEAD_LETTER_SUMMARIES: Record<(typeof DEAD_LETTER_ACTIONS)[number], string> = {
+  retry: 'run a dead-lettered job\'s failed step again (its attempts start over)',
+  skip: "go on past a dead-lettered job's failed step (its effect was done by hand)",
+  compensate: "undo a dead-lettered job's completed steps, newest first",
+  abandon: 'end a dead-lettered job as it is',
+};
+
+const APPROVAL_SUMMARIES: Record<(typeof APPROVAL_DECISIONS)[number], string> = {
+  approve: 'approve a job waiting in job.approval: it goes on',
+  reject: 'reject a job waiting in job.approval: it compensates its completed steps',
+};
+
+/** The whole CLI, one entry per command. The README's command list matches it (test/cli-help.test.ts). */
+const COMMANDS: readonly Command[] = [
+  {
+    name: 'types',
+    args: '[--json]',
+    summary: 'list the registered job types and versions',
+    async run(argv, output) {
+      parseCommand(argv, {}, []);
+      const types = (await applicationJobs()).map((d) => ({ type: d.type, version: d.version }));
+      print(output, types, types.map((t) => `${t.type}\tv${t.version}`).join('\n'));
+      return ExitCode.ok;
+    },
+  },
+  {
+    name: 'lint',
+    args: '[--json]',
+    summary: 'check every job definition against policy (exit 1 on violations)',
+    async run(argv, output) {
+      parseCommand(argv, {}, []);
+      const jobs = await applicationJobs();
+      const violations = checkDefinitions(jobs);
+      const ok = `${jobs.length} job definitions, all admissible`;
+      print(output, { ok: violations.length === 0, violations }, violations.length === 0 ? ok : formatViolations(violations));
+      return violations.length === 0 ? ExitCode.ok : ExitCode.failure;
+    },
+  },
+  {
+    name: 'submit',
+    args: '<type> --input JSON|@FILE|- [--key K] [--submitted-by ID] [--correlation-id C] [--json]',
+    summary: `submit a job, deduplicated by its key; the input is inline JSON, @FILE or - (stdin), at most ${MAX_INPUT_BYTES} bytes of canonical JSON`,
+    run: submit,
+  },
+  {
+    name: 'status',
+    args: '<jobId> [--json]',
+    summary: "show a job's status",
+    async run(argv, output) {
+      const { args: [jobId] } = parseCommand(argv, {}, ['<jobId>']);
+      return withJobClient(async (connected) => {
+        const status = await connected.jobs.status(jobId);
+        print(output, status, `${status.jobId}\t${status.jobType}\t${status.status}${status.step ? `\t${status.step}` : ''}`);
+        return ExitCode.ok;
+      });
+    },
+  },
+  {
+    name: 'list',
+    args: '[--type T] [--status S] [--query Q] [--limit N] [--json]',
+    summary: 'find jobs by search attributes, with Web UI links',
+    run: list,
+  },
+  {
+    name: 'diagnose',
+    args: '<jobId> [--json]',
+    summary: 'the failure context: step, class, root cause, masked input, events, hint, runbook',
+    async run(argv, output) {
+      const { args: [jobId] } = parseCommand(argv, {}, ['<jobId>']);
+      return withJobClient(async (connected) => {
+        const context = await connected.jobs.diagnose(jobId);
+        print(output, { jobId, failure: context }, context ? formatFailure(jobId, context) : `${jobId}: no failure recorded`);
+        return ExitCode.ok;
+      });
+    },
+  },
+  {
+    name: 'dlq list',
+    args: '[--type T] [--json]',
+    summary: 'the jobs parked in the dead letter',
+    async run(argv, output) {
+      const { values } = parseCommand(argv, { type: { type: 'string' } }, []);
+      return withJobClient(async (connected) => {
+        const parked = await connected.jobs.deadLettered(values.type);
+        print(output, parked, parked.map((j) => `${j.jobId}\t${j.jobType}\t${j.step ?? ''}\t${j.errorClass ?? ''}`).join('\n') || '(none)');
+        return ExitCode.ok;
+      });
+    },
+  },
+  ...DEAD_LETTER_ACTIONS.map((action) => operatorCommand(`dlq ${action}`, action, DEAD_LETTER_SUMMARIES[action])),
+  ...APPROVAL_DECISIONS.map((decision) => operatorCommand(decision, decision, APPROVAL_SUMMARIES[decision])),
+  stopCommand('cancel', 'cancel a job: it records its end as Abandoned'),
+  stopCommand('terminate', 'terminate a job at once, with the reason in its history'),
+  {
+    name: 'reconcile',
+    args: '[--since T] [--archive DIR] [--json]',
+    summary: 'compare Temporal, the ledger, provider effects and the archive (exit 1 on discrepancies)',
+    run: (argv, output) => reconcileCommand(reconcileOptions(argv), output),
+  },
+  auditExportCommand,
+  ...AUDIT_COMMANDS,
+];
+
+async function run(argv: string[], output: Output): Promise<number> {
+  const request = findCommand(COMMANDS, argv);
+  if ('help' in request) {
+    output.out(request.help);
+    return ExitCode.ok;
+  }
+  try {
+    return await request.command.run(request.argv, output);
+  } catch (err) {
+    // Bad usage of a known command: show that command's usage with the message.
+    if ((err instanceof UsageError && err.usage === undefined) || isBadArguments(err)) throw new UsageError(err.message, commandUsage(request.command));
+    throw err;
+  }
 }
 
 function formatFailure(jobId: string, f: FailureContext): string {
@@ -213,7 +295,8 @@ function formatFailure(jobId: string, f: FailureContext): string {
   ].join('\n');
 }
 
-async function list(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
+async function list(argv: string[], output: Output): Promise<number> {
+  const { values } = parseCommand(argv, { type: { type: 'string' }, status: { type: 'string' }, query: { type: 'string' }, limit: { type: 'string' } }, []);
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
   return withJobClient(async (connected, config) => {
@@ -230,7 +313,11 @@ async function list(values: ReturnType<typeof command>['values'], output: Output
   });
 }
 
-async function reconcileCommand(values: ReturnType<typeof command>['values'], output: Output): Promise<number> {
+function reconcileOptions(argv: string[]) {
+  return parseCommand(argv, { since: { type: 'string' }, archive: { type: 'string' } }, []).values;
+}
+
+async function reconcileCommand(values: ReturnType<typeof reconcileOptions>, output: Output): Promise<number> {
   const since = values.since === undefined ? undefined : new Date(values.since);
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
   return withJobClient(async (connected, config) => {
@@ -251,8 +338,7 @@ async function reconcileCommand(values: ReturnType<typeof command>['values'], ou
 
 /** Maps an error to its exit code and a one-object description (zod issues included). */
 export function describeError(err: unknown): { code: number; body: Record<string, unknown> } {
-  // node's parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code: to the user that is bad usage.
-  const badArguments = err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS');
+  const badArguments = isBadArguments(err);
   const base = { error: badArguments ? 'UsageError' : err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
   if (err instanceof JobValidationError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
   if (err instanceof OperatorActionRejectedError || err instanceof InvalidSubmitOptionsError) return { code: ExitCode.invalid, body: { ...base, issues: err.issues } };
@@ -271,17 +357,27 @@ export function describeError(err: unknown): { code: number; body: Record<string
       body: { ...base, jobId: err.jobId, existingInputHash: err.existingInputHash, submittedInputHash: err.submittedInputHash },
     };
   }
-  if (err instanceof WorkflowNotFoundError) return { code: ExitCode.notFound, body: base };
+  if (err instanceof WorkflowNotFoundError || err instanceof JobNotInArchiveError) return { code: ExitCode.notFound, body: base };
   return { code: ExitCode.failure, body: base };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const output: Output = { json: argv.includes('--json'), out: (text) => process.stdout.write(`${text}\n`) };
+/** Where `main` writes: stdout for results, stderr for errors (and the usage that goes with them). */
+export interface Streams {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const PROCESS_STREAMS: Streams = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
+
+/** Runs `jobledger <argv...>` and resolves to the exit code. */
+export async function main(argv: string[], streams: Streams = PROCESS_STREAMS): Promise<number> {
+  const output: Output = { json: argv.includes('--json'), out: (text) => streams.stdout(`${text}\n`) };
   try {
     return await run(argv, output);
   } catch (err) {
     const { code, body } = describeError(err);
-    process.stderr.write(output.json ? `${JSON.stringify(body)}\n` : `error: ${body.message}\n${'issues' in body ? `${JSON.stringify(body.issues, null, 2)}\n` : ''}`);
+    const usage = err instanceof UsageError && err.usage !== undefined ? err.usage : '';
+    streams.stderr(output.json ? `${JSON.stringify(body)}\n` : `error: ${body.message}\n${'issues' in body ? `${JSON.stringify(body.issues, null, 2)}\n` : ''}${usage}`);
     return code;
   }
 }

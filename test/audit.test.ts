@@ -1,6 +1,6 @@
 /**
  * The audit archive: RFC 9162 hashing against published vectors and a naive recursive reference, proof
- * verifiers against a hostile prover, and the archive format end to end through `auditCommand` (intact,
+ * verifiers against a hostile prover, and the archive format end to end through `jobledger audit` (intact,
  * each kind of tampering named, incremental append, pruning, inclusion proofs, keys). No servers needed.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ import {
   type AuditSigner,
   type Checkpoint,
 } from '../audit/archive';
-import { auditCommand } from '../audit/cli';
+import { main } from '../client/cli';
 import {
   consistencyProof,
   inclusionProof,
@@ -390,14 +390,15 @@ async function fixture(batches: [number, number][] = [[1, 5], [6, 9], [10, 12]])
   return { root, dir, publicKeyFile: keys.publicKeyFile, privateKeyFile: keys.privateKeyFile, signer };
 }
 
+/** `jobledger audit <argv...>` in this process; `text` is what it printed, results and errors. */
 async function run(argv: string[]): Promise<{ code: number; text: string }> {
-  const lines: string[] = [];
-  const code = await auditCommand(argv, (s) => lines.push(s));
-  return { code, text: lines.join('\n') };
+  let text = '';
+  const code = await main(['audit', ...argv], { stdout: (s) => (text += s), stderr: (s) => (text += s) });
+  return { code, text };
 }
 
 async function verifyCli(f: Fixture, ...extra: string[]) {
-  return run(['verify', f.dir, '--public-key', f.publicKeyFile, ...extra]);
+  return run(['verify', '--archive', f.dir, '--public-key', f.publicKeyFile, ...extra]);
 }
 
 const leafFile = (f: Fixture, n: number) => join(f.dir, 'leaves', `${String(n).padStart(12, '0')}.json`);
@@ -430,7 +431,7 @@ test('tampering: a modified leaf is named (payload edit) or its checkpoint is na
   const g = await fixture();
   const payload = { refunded: true };
   writeCanonical(leafFile(g, 7), { ...readJson(leafFile(g, 7)), runId: 'run-forged', payload, payloadHash: hashOf(payload) });
-  const s = await run(['verify', g.dir, '--public-key', g.publicKeyFile, '--json']);
+  const s = await run(['verify', '--archive', g.dir, '--public-key', g.publicKeyFile, '--json']);
   assert.equal(s.code, 1);
   const result = JSON.parse(s.text);
   assert.equal(result.checkpoint, 'checkpoints/000002.json', s.text);
@@ -485,7 +486,7 @@ test('tampering: truncation is named (the checkpoint and the first missing leaf)
   const f = await fixture();
   rmSync(leafFile(f, 12));
   rmSync(leafFile(f, 11));
-  const r = await run(['verify', f.dir, '--public-key', f.publicKeyFile, '--json']);
+  const r = await run(['verify', '--archive', f.dir, '--public-key', f.publicKeyFile, '--json']);
   assert.equal(r.code, 1);
   const result = JSON.parse(r.text);
   assert.equal(result.checkpoint, 'checkpoints/000003.json');
@@ -617,7 +618,7 @@ test('append takes a lock: a live holder makes it fail, a dead holder\'s lock is
 test('prune drops old payloads, keeps their hashes, and the archive still verifies', async () => {
   const f = await fixture();
   const before = new Date(Date.UTC(2024, 0, 8)); // leaves 1..7 closed earlier
-  const r = await run(['prune', '--dir', f.dir, '--before', before.toISOString()]);
+  const r = await run(['prune', '--archive', f.dir, '--before', before.toISOString()]);
   assert.equal(r.code, 0, r.text);
   assert.match(r.text, /pruned the payloads of 7 leaves/);
   for (let n = 1; n <= 12; n++) {
@@ -635,14 +636,14 @@ test('prune drops old payloads, keeps their hashes, and the archive still verifi
   assert.equal(await pruneArchive(f.dir, { before }), 0, 'pruning again changes nothing');
   const proof = await proveInclusion(f.dir, entry(2).jobId);
   assert.deepEqual(verifyInclusionProof(proof, readFileSync(f.publicKeyFile, 'utf8')), { ok: true });
-  assert.equal((await run(['prune', '--dir', f.dir, '--before', 'last tuesday'])).code, 2);
-  assert.equal((await run(['prune', '--dir', f.dir, '--before', '2024-13-45'])).code, 2);
+  assert.equal((await run(['prune', '--archive', f.dir, '--before', 'last tuesday'])).code, 2);
+  assert.equal((await run(['prune', '--archive', f.dir, '--before', '2024-13-45'])).code, 2);
 });
 
 test('an inclusion proof from `prove` verifies stand-alone and fails after a bit flip in any of its parts', async () => {
   const f = await fixture();
   const publicKey = readFileSync(f.publicKeyFile, 'utf8');
-  const r = await run(['prove', entry(6).jobId, '--dir', f.dir, '--json']);
+  const r = await run(['prove', entry(6).jobId, '--archive', f.dir, '--json']);
   assert.equal(r.code, 0, r.text);
   const proof = JSON.parse(r.text);
   assert.deepEqual([proof.jobId, proof.index, proof.treeSize, proof.proof.length], [entry(6).jobId, 6, 12, 4]);
@@ -670,12 +671,12 @@ test('an inclusion proof from `prove` verifies stand-alone and fails after a bit
 
 test('signing keys: from a file or JOBLEDGER_AUDIT_KEY (PEM or base64 DER); keyId is SHA-256 of the raw key; the private key never leaks', async () => {
   const root = tempDir();
-  const keygen = await run(['keygen', '--dir', join(root, 'keys'), '--json']);
+  const keygen = await run(['keygen', '--key-dir', join(root, 'keys'), '--json']);
   assert.equal(keygen.code, 0, keygen.text);
   const keys = JSON.parse(keygen.text);
   const pem = readFileSync(keys.privateKeyFile, 'utf8');
   assert.equal(readdirSync(join(root, 'keys')).sort().join(','), 'audit-key.pem,audit-key.pub.pem');
-  assert.equal((await run(['keygen', '--dir', join(root, 'keys')])).code, 1, 'refuses to overwrite');
+  assert.equal((await run(['keygen', '--key-dir', join(root, 'keys')])).code, 1, 'refuses to overwrite');
   const fromFile = await signerFrom({ keyFile: keys.privateKeyFile });
   const raw = Buffer.from(fromFile.publicKey.export({ format: 'jwk' }).x!, 'base64url');
   assert.equal(fromFile.keyId, createHash('sha256').update(raw).digest('hex').slice(0, 16));
@@ -706,7 +707,7 @@ test('signing keys: from a file or JOBLEDGER_AUDIT_KEY (PEM or base64 DER); keyI
     JSON.stringify(fromFile),
     String((await import('node:util')).inspect(fromFile, { depth: 5 })),
     ...readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => readFileSync(join(e.parentPath, e.name), 'utf8')),
-    (await run(['verify', dir, '--public-key', keys.publicKeyFile])).text,
+    (await run(['verify', '--archive', dir, '--public-key', keys.publicKeyFile])).text,
   ].join('\n');
   assert.ok(!everything.includes(secret) && !everything.includes(der) && !everything.includes('PRIVATE KEY'));
 });
@@ -716,20 +717,28 @@ test('cli: bad usage exits 2, an unknown job exits 4, verify falls back to JOBLE
   assert.equal((await run([])).code, 2);
   assert.equal((await run(['frobnicate'])).code, 2);
   assert.equal((await run(['verify'])).code, 2);
-  assert.equal((await run(['verify', f.dir, '--bogus'])).code, 2);
-  assert.equal((await run(['verify', f.dir, '--public-key', join(f.root, 'missing.pem')])).code, 2);
+  assert.equal((await run(['verify', '--archive', f.dir, '--bogus'])).code, 2);
+  assert.equal((await run(['verify', '--archive', f.dir, '--public-key', join(f.root, 'missing.pem')])).code, 2);
   assert.equal((await run(['prove', entry(1).jobId])).code, 2);
-  assert.equal((await run(['prune', '--dir', f.dir])).code, 2);
+  assert.equal((await run(['prune', '--archive', f.dir])).code, 2);
   assert.equal((await run(['keygen'])).code, 2);
-  const missing = await run(['prove', 'order.fulfill:nope', '--dir', f.dir]);
+  // One spelling of the archive directory: --archive DIR (not a positional DIR, not --dir).
+  const positional = await run(['verify', f.dir, '--public-key', f.publicKeyFile]);
+  assert.equal(positional.code, 2);
+  assert.match(positional.text, /unexpected argument[^]*usage: jobledger audit verify --archive DIR/);
+  assert.equal((await run(['prove', entry(1).jobId, '--dir', f.dir])).code, 2);
+  const help = await run(['--help']);
+  assert.equal(help.code, 0);
+  assert.deepEqual(help.text.match(/^ {2}audit \w+/gm), ['  audit export', '  audit keygen', '  audit verify', '  audit prove', '  audit prune']);
+  const missing = await run(['prove', 'order.fulfill:nope', '--archive', f.dir]);
   assert.equal(missing.code, 4);
   assert.match(missing.text, /not in the audit archive/);
   const saved = process.env.JOBLEDGER_AUDIT_KEY;
   try {
     delete process.env.JOBLEDGER_AUDIT_KEY;
-    assert.equal((await run(['verify', f.dir])).code, 2);
+    assert.equal((await run(['verify', '--archive', f.dir])).code, 2);
     process.env.JOBLEDGER_AUDIT_KEY = readFileSync(f.privateKeyFile, 'utf8');
-    assert.equal((await run(['verify', f.dir])).code, 0);
+    assert.equal((await run(['verify', '--archive', f.dir])).code, 0);
   } finally {
     if (saved === undefined) delete process.env.JOBLEDGER_AUDIT_KEY;
     else process.env.JOBLEDGER_AUDIT_KEY = saved;
