@@ -478,6 +478,16 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
 
   const saga: SagaEntry[] = [];
   const inFlight = new Set<Promise<unknown>>();
+  // Activities and child jobs executing right now (parked or waiting units do not count).
+  let running = 0;
+  const counted = async <T>(work: () => Promise<T>): Promise<T> => {
+    running++;
+    try {
+      return await work();
+    } finally {
+      running--;
+    }
+  };
   const end = (how: JobEnding['how'], failure: FailureContext): JobEnding => (ending ??= new JobEnding(how, failure));
 
   /**
@@ -501,7 +511,10 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
         state.failure = failure;
         upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
         log.warn('step failed for good', { ...fields({ step: name, outcome: 'failure' }), error_class: facts.errorClass });
-        // A permanent failure after reversible work: undo it. Anything else waits for an operator.
+        // A permanent failure after reversible work: undo it. Anything else waits for an operator. Steps
+        // still running alongside are awaited first, so that what they do is known (and undone) too.
+        if (isPermanent(facts.errorClass) && running > 0) await condition(() => running === 0);
+        if (ending) throw ending;
         if (isPermanent(facts.errorClass) && saga.length > 0) throw end('compensate', failure);
         const action = await park(failure, plan.deadLetter);
         if (action.action === 'abandon' || action.action === 'compensate') throw end(action.action, failure);
@@ -535,7 +548,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   /** Runs a planned step under `key`; on success records its result and registers its compensation. */
   const runPlannedStep = async (step: StepPlan, key: string, input: unknown, results: () => Record<string, unknown>, skippable: boolean) => {
     const actions = skippable ? DEAD_LETTER_ACTIONS : DEAD_LETTER_ACTIONS.filter((a) => a !== 'skip');
-    const value = await attempt(key, () => activity(step, step.activityType, step.retry)(stepArgs(key, input, results())), plan.sanitizedInput, actions);
+    const value = await attempt(key, () => counted(() => activity(step, step.activityType, step.retry)(stepArgs(key, input, results()))), plan.sanitizedInput, actions);
     if (value === SKIPPED) return SKIPPED;
     state.results[key] = value;
     const { compensation } = step;
@@ -626,7 +639,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
       if (!CALL_KEY.test(key)) throw ApplicationFailure.create({ message: `child key '${key}' must match ${CALL_KEY}`, type: ErrorClass.Configuration, nonRetryable: true });
       const idempotencyKey = options?.key === undefined ? childKey(plan.idempotencyKey, children - 1) : `${plan.idempotencyKey}.${key}`;
       const name = `child:${definition.type}@${key}`;
-      const value = await track(attempt(name, () => runChild(definition.type, input, idempotencyKey), plan.sanitizedInput, DEAD_LETTER_ACTIONS.filter((a) => a !== 'skip')));
+      const value = await track(attempt(name, () => counted(() => runChild(definition.type, input, idempotencyKey)), plan.sanitizedInput, DEAD_LETTER_ACTIONS.filter((a) => a !== 'skip')));
       if (value === SKIPPED || 'existing' in value) return undefined;
       state.results[name] = value.result;
       return value.result as CR;

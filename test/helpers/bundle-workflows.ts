@@ -1,13 +1,13 @@
 /**
- * Bundles the example workers' workflow code (examples/workflows.ts: jobledger's workflows plus
- * `order.fulfill`'s workflow code) once with the SDK's webpack bundler to .jobledger/test/workflow-bundle.js,
+ * Bundles the tests' workflow code (test/fixtures/workflows.ts: jobledger's workflows, `order.fulfill`'s
+ * and the test jobs' workflow code) once with the SDK's webpack bundler to .jobledger/test/workflow-bundle.js,
  * so every test process reuses it instead of bundling again. Fails if the workflow code imports anything
  * the workflow sandbox forbids.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowsPath } from '../../examples/jobs';
+import { TEST_WORKFLOWS_PATH as workflowsPath } from './harness';
 
 async function main(): Promise<void> {
   const out = join(__dirname, '../../.jobledger/test/workflow-bundle.js');

@@ -16,10 +16,12 @@ import { openLedger, type Ledger, type OpenLedgerOptions } from '../../ledger';
 import type { Tracing } from '../../core/tracing';
 import type { CircuitBreaker } from '../../resilience';
 import { createJobWorker } from '../../workers/worker';
-import { workflowsPath } from '../../examples/jobs';
 import { ROOT, tempDir, testLogger, unique } from './servers';
 
-const BUNDLE = join(ROOT, '.jobledger/test/workflow-bundle.js');
+/** The tests' workflow bundle (test/fixtures/workflows.ts), built once per run by test/helpers/bundle-workflows.ts. */
+export const BUNDLE = join(ROOT, '.jobledger/test/workflow-bundle.js');
+/** Its entry: the example and test workflows, bundled by a worker itself when it needs its own bundle. */
+export const TEST_WORKFLOWS_PATH = join(ROOT, 'test/fixtures/workflows.ts');
 
 export interface Harness {
   /** The client the JobClient uses (encrypting when the harness has a data converter). */
@@ -64,7 +66,7 @@ export async function createHarness(
     ...(options.breaker && { breaker: options.breaker }),
     ...(options.dataConverter && { dataConverter: options.dataConverter }),
     ...(options.tracing && { plugins: [options.tracing.plugin] }),
-    workflowsPath,
+    workflowsPath: TEST_WORKFLOWS_PATH,
     extra: existsSync(BUNDLE) && !options.dataConverter && !options.tracing ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
   const client =
