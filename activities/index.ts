@@ -182,7 +182,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     jobId: args.jobId,
     jobType: args.jobType,
     step: args.step,
-    idempotencyKey: key,
+    stepKey: key,
     input: args.input,
     results: args.results,
     attempt: info.attempt,

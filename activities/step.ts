@@ -19,8 +19,11 @@ export interface StepContext<I> {
   jobType: string;
   /** The step's key within the job: its name, `name#2` for its second call, or `name@<key>` for an explicit key. */
   step: string;
-  /** Deterministic key of this step (job id + step key): send it downstream as `Idempotency-Key`. */
-  idempotencyKey: string;
+  /**
+   * The step's ledger key, `<jobId>/<step>`: deterministic across retries and replays. Send it downstream as
+   * the `Idempotency-Key`. (The job's own idempotency key is a different thing: the one it was submitted with.)
+   */
+  stepKey: string;
   /** The step's input: what the workflow passed to `job.step`; in a list-form job, the job's input. */
   input: I;
   /** Results of the steps that already completed, by step key (list-form jobs; empty in workflow code). */

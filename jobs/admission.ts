@@ -233,12 +233,12 @@ function withoutTrailingStars(path: readonly string[]): string[] {
 // Steps: names, bounded retries, timeouts on downstream calls, idempotency keys, compensations.
 
 /**
- * Heuristic for "passes `ctx.idempotencyKey` downstream": the function's source text mentions
- * `idempotencyKey`, or calls the project's `call(...)` / `callProvider(...)` helpers, which send it as the
+ * Heuristic for "passes `ctx.stepKey` downstream": the function's source text mentions
+ * `stepKey`, or calls the project's `call(...)` / `callProvider(...)` helpers, which send it as the
  * `Idempotency-Key` header. It reads source text, so it can be fooled both ways (a comment mentioning the
  * key, a helper under another name); it catches the common mistake of a downstream call without a key.
  */
-const USES_IDEMPOTENCY_KEY = /\bidempotencyKey\b|\b(?:call|callProvider)\s*(?:<[^>]*>)?\s*\(/;
+const USES_IDEMPOTENCY_KEY = /\bstepKey\b|\b(?:call|callProvider)\s*(?:<[^>]*>)?\s*\(/;
 
 function usesIdempotencyKey(run: unknown): boolean {
   return typeof run === 'function' && USES_IDEMPOTENCY_KEY.test(run.toString());
@@ -258,7 +258,7 @@ function checkSteps(steps: readonly StepDefinition<unknown>[], report: Report): 
     checkRetry(step, path, report);
     if (step.dependency !== undefined) {
       if (step.startToCloseTimeout === undefined) report('timeout-missing', path, `step calls '${step.dependency}' but sets no startToCloseTimeout`);
-      if (!usesIdempotencyKey(step.run)) report('side-effect-without-key', path, `step calls '${step.dependency}' without ctx.idempotencyKey`);
+      if (!usesIdempotencyKey(step.run)) report('side-effect-without-key', path, `step calls '${step.dependency}' without ctx.stepKey`);
     }
     if (step.reversible === true && !step.compensate) report('reversible-without-compensation', path, 'step is marked reversible but declares no compensate');
 
@@ -268,7 +268,7 @@ function checkSteps(steps: readonly StepDefinition<unknown>[], report: Report): 
       checkName(compensation.name, compensationPath, 'compensation');
       // Compensations have a fixed, bounded retry policy (COMPENSATION_RETRY) and no timeout fields of their own.
       if (compensation.dependency !== undefined && !usesIdempotencyKey(compensation.run)) {
-        report('side-effect-without-key', compensationPath, `compensation '${compensation.name}' calls '${compensation.dependency}' without ctx.idempotencyKey`);
+        report('side-effect-without-key', compensationPath, `compensation '${compensation.name}' calls '${compensation.dependency}' without ctx.stepKey`);
       }
     }
   }

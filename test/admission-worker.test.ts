@@ -27,7 +27,7 @@ test('the worker refuses to start with a definition that breaks policy, and name
       createJobWorker({
         connection: undefined as unknown as NativeConnection, // never reached: admission runs first
         taskQueue: 'never-used',
-        definitions: [bad as JobDefinition],
+        definitions: [bad],
         ledger,
         logger: testLogger(),
       }),

@@ -20,8 +20,8 @@ const remoteStep: StepDefinition<unknown> = {
   name: 'remote',
   dependency: 'payments',
   startToCloseTimeout: '10s',
-  run: async (ctx) => ({ sentWith: ctx.idempotencyKey }),
-  compensate: { name: 'undo-remote', dependency: 'payments', run: async (ctx) => ({ sentWith: ctx.idempotencyKey }) },
+  run: async (ctx) => ({ sentWith: ctx.stepKey }),
+  compensate: { name: 'undo-remote', dependency: 'payments', run: async (ctx) => ({ sentWith: ctx.stepKey }) },
 };
 
 /** An admissible definition, with some of its fields replaced. */
@@ -38,7 +38,7 @@ function found(definitions: JobDefinition[]): { rule: RuleId; path: string | und
 }
 
 test('the shipped greeting job is admissible', () => {
-  assert.deepEqual(checkDefinitions([greetingJob as JobDefinition]), []);
+  assert.deepEqual(checkDefinitions([greetingJob]), []);
 });
 
 test('every shipped job is admissible', () => {
@@ -189,7 +189,7 @@ test('admissible variants: marks on wrappers, PII objects, bounded collections, 
     flags: z.set(z.enum(['a', 'b'])).max(2).meta({ pii: false }),
     scores: z.record(z.enum(['low', 'high']), z.number()).meta({ pii: false }),
   });
-  const callProvider = async (_url: string, options: { idempotencyKey: string }) => options;
+  const callProvider = async (_url: string, options: { stepKey: string }) => options;
   const definition = job({
     input,
     steps: [
@@ -215,10 +215,10 @@ test('violations carry the job type and version; several are all reported', () =
 });
 
 test('assertAdmissible throws an AdmissionError naming the job type, rule and path', () => {
-  assert.doesNotThrow(() => assertAdmissible([greetingJob as JobDefinition, job()]));
+  assert.doesNotThrow(() => assertAdmissible([greetingJob, job()]));
   const bad = job({ type: 'invoice.send', steps: [{ ...remoteStep, startToCloseTimeout: undefined }] });
   assert.throws(
-    () => assertAdmissible([greetingJob as JobDefinition, bad]),
+    () => assertAdmissible([greetingJob, bad]),
     (err: unknown) => {
       assert.ok(err instanceof AdmissionError);
       assert.equal(err.name, 'AdmissionError');

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JOB_WORKFLOW_TYPE } from '../common/constants';
-import type { JobDefinition } from '../jobs/define';
 import { reportGenerateJob, reportSectionJob } from '../examples/jobs/report';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, unique } from './helpers/servers';
@@ -19,7 +18,7 @@ let h: RunningHarness;
 
 before(async () => {
   env = await startDevServer();
-  h = await startHarness(env, [reportGenerateJob as JobDefinition, reportSectionJob as JobDefinition]);
+  h = await startHarness(env, [reportGenerateJob, reportSectionJob]);
 });
 after(async () => {
   await h?.stop();

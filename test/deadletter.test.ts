@@ -10,7 +10,6 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OperatorActionRejectedError } from '../client/jobs';
 import { jobStateQuery } from '../common/messages';
-import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { cli } from './helpers/run';
@@ -25,7 +24,7 @@ const SECRET = 'pii-secret-4111111111111111';
 
 before(async () => {
   env = await startDevServer();
-  h = await startHarness(env, [sagaJob(attempts) as JobDefinition]);
+  h = await startHarness(env, [sagaJob(attempts)]);
 });
 after(async () => {
   await h?.stop();

@@ -9,7 +9,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { IdempotencyConflictError } from '../client/jobs';
 import { JOB_WORKFLOW_TYPE } from '../common/constants';
 import { greetingJob } from '../examples/jobs/greeting';
-import type { JobDefinition } from '../jobs/define';
 import { JobValidationError } from '../jobs/submission';
 import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
@@ -24,9 +23,9 @@ const attempts = new AttemptLog();
 before(async () => {
   env = await startDevServer();
   h = await startHarness(env, [
-    greetingJob as JobDefinition,
-    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.reject' }) as JobDefinition,
-    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.retryable', onFailedResubmit: 'allow-retry' }) as JobDefinition,
+    greetingJob,
+    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.reject' }),
+    flakyJob(attempts, { initialInterval: '1s', maxAttempts: 1 }, { type: 'test.retryable', onFailedResubmit: 'allow-retry' }),
   ]);
 });
 after(async () => {

@@ -15,7 +15,6 @@ import { dataConverterOptions } from '../codec/codec';
 import { JOB_WORKFLOW_TYPE } from '../common/constants';
 import { parseKeyring } from '../codec/keys';
 import { startCodecServer } from '../codec/server';
-import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { run } from './helpers/run';
@@ -32,7 +31,7 @@ let codec: { url: string; stop(): Promise<void> };
 
 before(async () => {
   env = await startDevServer();
-  h = await startHarness(env, [sagaJob(new AttemptLog()) as JobDefinition], { dataConverter: dataConverterOptions(keyring) });
+  h = await startHarness(env, [sagaJob(new AttemptLog())], { dataConverter: dataConverterOptions(keyring) });
   codec = await startCodecServer({ keyring, tokens, piiPaths: [['input', 'secret']] });
 });
 after(async () => {

@@ -38,8 +38,8 @@ const kidJob = defineJob({
     {
       name: 'book',
       reversible: true,
-      run: async ({ idempotencyKey }) => ({ booked: attempts.note(idempotencyKey) }),
-      compensate: { name: 'unbook', run: async ({ idempotencyKey }) => ({ unbooked: attempts.note(idempotencyKey) }) },
+      run: async ({ stepKey }) => ({ booked: attempts.note(stepKey) }),
+      compensate: { name: 'unbook', run: async ({ stepKey }) => ({ unbooked: attempts.note(stepKey) }) },
     },
     {
       name: 'check',
@@ -64,8 +64,8 @@ function parentJob(type: string, reversible: boolean, waitMs = 0) {
         ? {
             name: 'hold',
             reversible: true,
-            run: async ({ idempotencyKey }) => ({ held: attempts.note(idempotencyKey) }),
-            compensate: { name: 'release', run: async ({ idempotencyKey }) => ({ released: attempts.note(idempotencyKey) }) },
+            run: async ({ stepKey }) => ({ held: attempts.note(stepKey) }),
+            compensate: { name: 'release', run: async ({ stepKey }) => ({ released: attempts.note(stepKey) }) },
           }
         : { name: 'plan', run: async () => ({ planned: true }) },
     ],
@@ -79,7 +79,7 @@ const simpleJob = defineJob({
   version: 1,
   input: z.strictObject({ id: z.string().max(64).meta(PUBLIC) }),
   key: (input) => input.id,
-  steps: [{ name: 'work', run: async ({ idempotencyKey }) => ({ worked: attempts.note(idempotencyKey) }) }],
+  steps: [{ name: 'work', run: async ({ stepKey }) => ({ worked: attempts.note(stepKey) }) }],
 });
 
 /** `test.unwired`: its step calls a downstream service that the harness's worker is not given. */
@@ -94,7 +94,7 @@ const unwiredJob = defineJob({
       dependency: 'ledgerless',
       startToCloseTimeout: '10s',
       run: async (ctx) => {
-        attempts.note(ctx.idempotencyKey);
+        attempts.note(ctx.stepKey);
         return { url: ctx.service('ledgerless') };
       },
     },
@@ -110,7 +110,7 @@ before(async () => {
   ledgerPath = join(tempDir(), 'ledger.db');
   h = await startHarness(
     env,
-    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), parentJob('test.parent-slow', false, 4_000), simpleJob, unwiredJob, reportGenerateJob, reportSectionJob] as JobDefinition[],
+    [kidJob, parentJob('test.parent', false), parentJob('test.parent-saga', true), parentJob('test.parent-slow', false, 4_000), simpleJob, unwiredJob, reportGenerateJob, reportSectionJob],
     { ledgerPath, ledgerOptions: { busyTimeoutMs: 200 } },
   );
 });
@@ -303,7 +303,7 @@ test('C6 finding: a submission that Temporal deduplicates onto a closed job the 
   await jobOutcome(env.client.workflow.getHandle(jobId));
   const emptyLedger = openLedger(join(tempDir(), 'other-ledger.db'));
   try {
-    const other = new JobClient({ client: env.client, registry: new JobRegistry([simpleJob as JobDefinition]), ledger: emptyLedger, taskQueue: h.taskQueue, logger: h.logger, submittedBy: 'second-host' });
+    const other = new JobClient({ client: env.client, registry: new JobRegistry([simpleJob]), ledger: emptyLedger, taskQueue: h.taskQueue, logger: h.logger, submittedBy: 'second-host' });
     const again = await other.submit('test.simple', { id });
     assert.deepEqual([again.jobId, again.deduplicated], [jobId, true]);
     assert.equal((await emptyLedger.getJobById(jobId))?.status, 'Completed');

@@ -15,7 +15,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type ActivityFn } from '../activities';
 import { FINISH_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
 import type { StepArgs } from '../common/types';
-import type { JobDefinition } from '../jobs/define';
 import { orderFulfillJob } from '../examples/jobs/order';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
@@ -34,7 +33,7 @@ after(async () => {
 });
 
 function activitiesOn(ledger: Ledger): Record<string, ActivityFn> {
-  return createActivities({ registry: new JobRegistry([orderFulfillJob as JobDefinition]), ledger, logger: testLogger(), services: sandbox.urls, workerIdentity: 'w-1' });
+  return createActivities({ registry: new JobRegistry([orderFulfillJob]), ledger, logger: testLogger(), services: sandbox.urls, workerIdentity: 'w-1' });
 }
 
 const run = (fn: ActivityFn, args: unknown) =>

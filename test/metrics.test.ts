@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { JobDefinition } from '../jobs/define';
 import { CircuitBreaker } from '../resilience';
 import { openBreaker } from '../workers/worker';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
@@ -23,7 +22,7 @@ before(async () => {
   port = await freePort();
   testLogger({ metricsPort: port });
   env = await startDevServer();
-  h = await startHarness(env, [sagaJob(new AttemptLog()) as JobDefinition]);
+  h = await startHarness(env, [sagaJob(new AttemptLog())]);
 });
 after(async () => {
   await h?.stop();

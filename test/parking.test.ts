@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, sagaJob } from './fixtures/jobs';
 import { createHarness } from './helpers/harness';
 import { startTimeSkippingServer, unique } from './helpers/servers';
@@ -26,7 +25,7 @@ for (const [onTimeout, expected] of [
   test(`a job parked past its 2-hour timeout is ${expected} by policy (${onTimeout})`, async () => {
     const attempts = new AttemptLog();
     const type = `test.park-${onTimeout}`;
-    const h = await createHarness(env, [sagaJob(attempts, { timeout: '2h', onTimeout }, type) as JobDefinition]);
+    const h = await createHarness(env, [sagaJob(attempts, { timeout: '2h', onTimeout }, type)]);
     const started = Date.now();
     const result = await h.worker.runUntil(async () => {
       const { jobId } = await h.jobs.submit(type, { id: unique('park'), failures: 1, secret: 's' });

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { JobDefinition } from '../jobs/define';
 import { jitterBounds } from '../resilience';
 import { AttemptClock, backoffJob } from './fixtures/jobs';
 import { createHarness, type Harness } from './helpers/harness';
@@ -27,7 +26,7 @@ after(async () => {
 });
 
 async function harness(clock: AttemptClock, retry: Parameters<typeof backoffJob>[1]): Promise<Harness> {
-  return createHarness(env, [backoffJob(clock, retry) as JobDefinition]);
+  return createHarness(env, [backoffJob(clock, retry)]);
 }
 
 /** Runs jobs to their end: completed, or parked and then abandoned by the parking timeout. */

@@ -12,7 +12,6 @@ import { hashOf } from '../core/canonical';
 import { PinoSdkLogger } from '../core/logging';
 import { createActivities, type ActivityFn } from '../activities';
 import type { StepArgs } from '../common/types';
-import type { JobDefinition } from '../jobs/define';
 import { orderFulfillJob } from '../examples/jobs/order';
 import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
@@ -36,7 +35,7 @@ after(async () => {
 
 function activitiesFor(workerIdentity: string): Record<string, ActivityFn> {
   return createActivities({
-    registry: new JobRegistry([orderFulfillJob as JobDefinition]),
+    registry: new JobRegistry([orderFulfillJob]),
     ledger,
     logger: testLogger(),
     services: sandbox.urls,

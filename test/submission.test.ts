@@ -38,7 +38,7 @@ const blobJob = defineJob({
   version: 1,
   input: z.strictObject({ blob: z.string().max(MAX_INPUT_BYTES).meta(PUBLIC) }),
   steps: [{ name: 'noop', run: async () => ({}) }],
-}) as JobDefinition;
+});
 
 /** `test.parent` fans out `test.child` jobs whose schema is stricter than the parent's: titles of 5 characters at most. */
 const childJob = defineJob({
@@ -46,7 +46,7 @@ const childJob = defineJob({
   version: 1,
   input: z.strictObject({ title: z.string().max(5).meta(PUBLIC) }),
   steps: [{ name: 'noop', run: async () => ({}) }],
-}) as JobDefinition;
+});
 const parentJob = defineJob({
   type: 'test.parent',
   version: 1,
@@ -54,7 +54,7 @@ const parentJob = defineJob({
   key: (input) => input.id,
   steps: [{ name: 'noop', run: async () => ({}) }],
   children: { jobType: 'test.child', inputs: (input) => input.titles.map((title) => ({ title })) },
-}) as JobDefinition;
+});
 
 const registry = new JobRegistry([...EXAMPLE_JOBS, blobJob, childJob, parentJob]);
 
@@ -67,7 +67,7 @@ const LONG_KEY = 'r'.repeat(125);
 test('defect 9.4: order.fulfill refuses an oversized email and unknown fields at every level instead of dropping them', () => {
   const email = `${'a'.repeat(300)}@example.com`;
   assert.throws(
-    () => resolveSubmission(orderFulfillJob as JobDefinition, { ...order('o-big'), customer: { id: 'c', email } }),
+    () => resolveSubmission(orderFulfillJob, { ...order('o-big'), customer: { id: 'c', email } }),
     (err: unknown) => err instanceof JobValidationError && err.issues.some((i) => i.code === 'too_big' && i.path.join('.') === 'customer.email'),
   );
   for (const [where, input] of [
@@ -76,7 +76,7 @@ test('defect 9.4: order.fulfill refuses an oversized email and unknown fields at
     ['items.0', { ...order('o-x'), items: [{ sku: 'S', qty: 1, gift: true }] }],
   ] as const) {
     assert.throws(
-      () => resolveSubmission(orderFulfillJob as JobDefinition, input),
+      () => resolveSubmission(orderFulfillJob, input),
       (err: unknown) => err instanceof JobValidationError && err.issues.some((i) => i.code === 'unrecognized_keys' && (i.path.join('.') || 'input') === where),
       where,
     );
@@ -94,22 +94,22 @@ test('defect 9.4: the whole input is bounded to MAX_INPUT_BYTES of canonical JSO
   assert.throws(() => resolveSubmission(blobJob, { blob: 'é'.repeat(MAX_INPUT_BYTES / 2 - 5) }), InputTooLargeError);
   // A 1 MiB email never reaches zod: the input is refused as a whole.
   assert.throws(
-    () => resolveSubmission(orderFulfillJob as JobDefinition, { ...order('o-1mib'), customer: { id: 'c', email: `${'a'.repeat(1 << 20)}@example.com` } }),
+    () => resolveSubmission(orderFulfillJob, { ...order('o-1mib'), customer: { id: 'c', email: `${'a'.repeat(1 << 20)}@example.com` } }),
     InputTooLargeError,
   );
 });
 
 test('defect 9.5: a key that is not a string is refused as an invalid idempotency key (raw starts included)', () => {
   for (const key of [42, ['k'], { k: 1 }]) {
-    assert.throws(() => resolveSubmission(orderFulfillJob as JobDefinition, order('o-k'), key), InvalidIdempotencyKeyError);
+    assert.throws(() => resolveSubmission(orderFulfillJob, order('o-k'), key), InvalidIdempotencyKeyError);
   }
 });
 
 test('defect 9.4: report.generate with a 125-character key is refused: its derived child keys would be too long', () => {
   const sections = ['a', 'b', 'c'];
-  assert.equal(resolveSubmission(reportGenerateJob as JobDefinition, { reportId: 'r', sections }, 'k'.repeat(121), registry).idempotencyKey.length, 121);
+  assert.equal(resolveSubmission(reportGenerateJob, { reportId: 'r', sections }, 'k'.repeat(121), registry).idempotencyKey.length, 121);
   assert.throws(
-    () => resolveSubmission(reportGenerateJob as JobDefinition, { reportId: 'r', sections }, LONG_KEY, registry),
+    () => resolveSubmission(reportGenerateJob, { reportId: 'r', sections }, LONG_KEY, registry),
     (err: unknown) =>
       err instanceof InvalidChildKeyError && err instanceof InvalidIdempotencyKeyError && err.childIndex === 0 && /child key number 0/.test(err.message),
   );

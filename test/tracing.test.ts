@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { tracingFor, tracingWith, type Tracing } from '../core/tracing';
-import type { JobDefinition } from '../jobs/define';
 import { AttemptLog, flakyJob } from './fixtures/jobs';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { startDevServer, testLogger, unique } from './helpers/servers';
@@ -28,7 +27,7 @@ before(async () => {
   testLogger({ logger });
   tracing = tracingWith(exporter, 'jobledger-test');
   env = await startDevServer();
-  h = await startHarness(env, [flakyJob(new AttemptLog(), { initialInterval: '200ms', maxAttempts: 3 }) as JobDefinition], { tracing, logger });
+  h = await startHarness(env, [flakyJob(new AttemptLog(), { initialInterval: '200ms', maxAttempts: 3 })], { tracing, logger });
 });
 after(async () => {
   await h?.stop();

@@ -26,9 +26,9 @@ export const greetingJob = defineJob({
     },
     {
       name: 'deliver',
-      run: async ({ idempotencyKey, log }) => {
-        log.info({ delivery_key: idempotencyKey }, 'greeting delivered');
-        return { deliveredWith: idempotencyKey };
+      run: async ({ stepKey, log }) => {
+        log.info({ delivery_key: stepKey }, 'greeting delivered');
+        return { deliveredWith: stepKey };
       },
     },
   ],

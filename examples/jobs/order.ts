@@ -57,7 +57,7 @@ export interface AccountingEntry {
 }
 
 function call<T>(ctx: StepContext<unknown>, provider: 'payments' | 'inventory' | 'email', path: string, body: unknown): Promise<T> {
-  return callProvider<T>(ctx.service(provider), path, body, { idempotencyKey: ctx.idempotencyKey, provider, timeoutMs: 5_000 });
+  return callProvider<T>(ctx.service(provider), path, body, { idempotencyKey: ctx.stepKey, provider, timeoutMs: 5_000 });
 }
 
 export const reserveInventory = defineStep({
@@ -123,7 +123,7 @@ export const recordAccounting = defineStep({
   name: 'record-accounting',
   run: async (ctx: StepContext<{ orderId: string; charge: Charge }>): Promise<AccountingEntry> => {
     const { charge } = ctx.input;
-    return { entryKey: ctx.idempotencyKey, orderId: ctx.input.orderId, chargeId: charge.id, amount: charge.amount, currency: charge.currency };
+    return { entryKey: ctx.stepKey, orderId: ctx.input.orderId, chargeId: charge.id, amount: charge.amount, currency: charge.currency };
   },
   commit: (sql, entry) => {
     sql.run(
