@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { FINISH_ACTIVITY, PREPARE_ACTIVITY, RECORD_ACTIVITY } from '../common/constants';
+import { FINISH_ACTIVITY, JobStatus, PREPARE_ACTIVITY, RECORD_ACTIVITY, type RecordedStatus } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { jobLogBindings } from '../common/logfields';
 import { activeTraceId } from '../core/tracing';
@@ -20,7 +20,7 @@ import { activityTypeFor, COMPENSATION_RETRY, deadLetterPlan, dedupeWindowMs, pl
 import type { StepContext, StepDefinition } from './step';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
-import { JobLedgerStatus, StepInProgressError, stepKey, type Ledger, type SqlHandle } from '../ledger';
+import { StepInProgressError, stepKey, type Ledger, type SqlHandle } from '../ledger';
 import type { CircuitBreaker } from '../resilience';
 import { classify, ServiceNotConfiguredError, toApplicationFailure } from './failures';
 
@@ -68,7 +68,7 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
       submittedBy: args.submittedBy,
       definitionVersion: String(definition.version),
       runId: execution?.runId ?? null,
-      status: JobLedgerStatus.Running,
+      status: JobStatus.Running,
       dedupeWindowMs: dedupeWindowMs(definition),
     });
     return {
@@ -104,7 +104,7 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
 export async function finishJob(deps: ActivityDeps, args: FinishArgs): Promise<void> {
   try {
     if (!(await deps.ledger.getJobById(args.jobId))) return; // rejected before it was recorded (invalid input)
-    await deps.ledger.updateJobStatus(args.jobId, args.status as JobLedgerStatus, args.outcome);
+    await deps.ledger.updateJobStatus(args.jobId, args.status as RecordedStatus, args.outcome);
   } catch (err) {
     throw toApplicationFailure(err);
   }

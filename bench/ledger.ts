@@ -67,7 +67,7 @@ async function ledgerTiming(dir: string, ops: number, warmup: number): Promise<T
   const owner = { identity: 'bench-worker', attempt: 1 };
   try {
     return await timeOps(ops, warmup, async (i) => {
-      const key = stepKey('bench-job', 'step', i);
+      const key = stepKey('bench-job', `step#${i}`);
       await ledger.claimStep({ key, jobId: 'bench-job', step: 'step', owner, leaseMs: 30_000, requestHash: 'h' });
       await ledger.completeStep({ key, owner, result: { i } });
     });

@@ -17,7 +17,9 @@ import {
   CONTROL_CHARACTERS,
   IDEMPOTENCY_KEY_PATTERN,
   IDEMPOTENCY_KEY_RULE,
+  jobIdFor,
   JobStatus,
+  type RecordedStatus,
   METADATA_MAX_LENGTH,
 } from '../common/constants';
 import type { MetricMeter } from '@temporalio/common';
@@ -33,7 +35,7 @@ import { maskPii, piiPathsOf } from '../codec/masking';
 import { deadLetterPlan, dedupeWindowMs, planFor, type JobDefinition } from '../jobs/define';
 import type { JobRegistry } from '../jobs/registry';
 import { resolveSubmission, type ResolvedSubmission } from '../jobs/submission';
-import { JobLedgerStatus, jobKey, type JobView, type Ledger } from '../ledger';
+import type { JobView, Ledger } from '../ledger';
 
 /** Same idempotency key, different input. Carries the job id and both hashes, never the payloads. */
 export class IdempotencyConflictError extends Error {
@@ -161,11 +163,11 @@ export interface JobClientOptions {
 }
 
 /** The ledger status of a closed job, by its terminal `JobStatus`; a run closed without one (terminated) is Abandoned. */
-const LEDGER_END_OF: Readonly<Record<string, JobLedgerStatus>> = {
-  [JobStatus.Completed]: JobLedgerStatus.Completed,
-  [JobStatus.Compensated]: JobLedgerStatus.Compensated,
-  [JobStatus.Abandoned]: JobLedgerStatus.Abandoned,
-  [JobStatus.Failed]: JobLedgerStatus.Failed,
+const LEDGER_END_OF: Readonly<Record<string, RecordedStatus>> = {
+  [JobStatus.Completed]: JobStatus.Completed,
+  [JobStatus.Compensated]: JobStatus.Compensated,
+  [JobStatus.Abandoned]: JobStatus.Abandoned,
+  [JobStatus.Failed]: JobStatus.Failed,
 };
 
 /**
@@ -190,7 +192,7 @@ export function checkSubmission(
   return { definition, submission: resolveSubmission(definition, input, opts.key, registry), opts };
 }
 
-const FAILED_STATES: readonly string[] = [JobLedgerStatus.Failed, JobLedgerStatus.Abandoned];
+const FAILED_STATES: readonly string[] = [JobStatus.Failed, JobStatus.Abandoned];
 
 export class JobClient {
   constructor(private readonly options: JobClientOptions) {}
@@ -230,7 +232,7 @@ export class JobClient {
       }),
     );
 
-    const known = await this.options.ledger.findJob(jobKey(jobType, submission.idempotencyKey));
+    const known = await this.options.ledger.findJob(jobIdFor(jobType, submission.idempotencyKey));
     let reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.REJECT_DUPLICATE;
     if (known && !known.expired) {
       this.assertSameInput(known.jobId, known.inputHash, submission.inputHash);
@@ -289,7 +291,7 @@ export class JobClient {
     if (typeof existingHash === 'string') this.assertSameInput(submission.jobId, existingHash, submission.inputHash);
     // A closed run the ledger lacks is recorded with the end it had, not as Running.
     const jobStatus = description.typedSearchAttributes.get(SA.JobStatus);
-    const ended = description.status.name === 'RUNNING' ? JobLedgerStatus.Running : (LEDGER_END_OF[jobStatus ?? ''] ?? JobLedgerStatus.Abandoned);
+    const ended = description.status.name === 'RUNNING' ? JobStatus.Running : (LEDGER_END_OF[jobStatus ?? ''] ?? JobStatus.Abandoned);
     await this.remember(definition, submission, submittedBy, description.runId, known, ended);
     log.info({ status: description.status.name, outcome: 'deduplicated' }, 'duplicate submission answered by Temporal');
     return this.result(submission, true);
@@ -351,7 +353,7 @@ export class JobClient {
     }
     await handle.terminate(`${reason} (operator: ${operator})`);
     if (await this.options.ledger.getJobById(jobId)) {
-      await this.options.ledger.updateJobStatus(jobId, JobLedgerStatus.Abandoned, { terminatedBy: operator, reason });
+      await this.options.ledger.updateJobStatus(jobId, JobStatus.Abandoned, { terminatedBy: operator, reason });
     }
   }
 
@@ -406,7 +408,7 @@ export class JobClient {
     submittedBy: string,
     runId: string,
     known: JobView | undefined,
-    status: JobLedgerStatus = JobLedgerStatus.Running,
+    status: RecordedStatus = JobStatus.Running,
   ): Promise<void> {
     const record = {
       jobId: submission.jobId,

@@ -52,12 +52,15 @@ export const OUTCOME_FAILURE_TYPES = {
   Failed: 'JobFailed',
 } as const;
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = [
-  JobStatus.Completed,
-  JobStatus.Compensated,
-  JobStatus.Abandoned,
-  JobStatus.Failed,
-];
+/** The statuses a job ends in. */
+export type TerminalStatus = typeof JobStatus.Completed | typeof JobStatus.Compensated | typeof JobStatus.Abandoned | typeof JobStatus.Failed;
+export const TERMINAL_STATUSES: readonly TerminalStatus[] = [JobStatus.Completed, JobStatus.Compensated, JobStatus.Abandoned, JobStatus.Failed];
+/** True when `status` is one a job ends in. */
+export function isTerminal(status: string): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+/** What the ledger records of a job: Running while it runs, then the status it ended in. */
+export type RecordedStatus = typeof JobStatus.Running | TerminalStatus;
 
 /** Idempotency keys: 1..128 characters from this set. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -67,6 +70,15 @@ export const IDEMPOTENCY_KEY_RULE = '1-128 characters of A-Z a-z 0-9 . _ : @ -, 
 /** A job's id: its type and its idempotency key. Stable for the same pair, whatever the input's field order. */
 export function jobIdFor(jobType: string, idempotencyKey: string): string {
   return `${jobType}:${idempotencyKey}`;
+}
+
+/**
+ * A step's ledger key, `<jobId>/<step>`: the key it is claimed and completed under, and the
+ * `Idempotency-Key` it sends downstream (`ctx.stepKey`). `step` is the step's key within the job: its
+ * name, or `name#2`, `name@page-3` for further calls of it in workflow code.
+ */
+export function stepKey(jobId: string, step: string): string {
+  return `${jobId}/${step}`;
 }
 
 /** The idempotency key of a parent job's child number `index`: a retried parent derives the same ids. */

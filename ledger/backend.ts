@@ -6,7 +6,8 @@
  * ledger.ts) and is Promise-based so that a networked store such as
  * PostgreSQL can implement it too.
  */
-import type { JobLedgerStatus, JobRecord, LedgerEvent, NewLedgerEvent, StepRecord } from './types';
+import type { RecordedStatus } from '../common/constants';
+import type { JobRecord, LedgerEvent, NewLedgerEvent, StepRecord } from './types';
 
 /** A minimal SQL handle for a caller's local effect, bound to the open transaction. */
 export interface SqlHandle {
@@ -27,7 +28,7 @@ export interface JobQuery {
   /** Only jobs of this type. Default: any type. */
   type?: string;
   /** Only jobs in this status. Default: any status. */
-  status?: JobLedgerStatus;
+  status?: RecordedStatus;
 }
 
 /** Record operations; available on the backend and, inside a transaction, on the transaction. */

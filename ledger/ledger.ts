@@ -8,15 +8,14 @@
  * record's version, made in a transaction with the audit event describing it;
  * a lost compare-and-set is re-read and decided again, a bounded number of times.
  */
+import { jobIdFor, JobStatus, type RecordedStatus } from '../common/constants';
 import type { EventQuery, JobQuery, LedgerBackend, LedgerTx, SqlHandle } from './backend';
 import {
-  JobLedgerStatus,
   LeaseLostError,
   LedgerVersionConflictError,
   StepInProgressError,
   StepInputConflictError,
   StepState,
-  jobKey,
   type JobRecord,
   type JobView,
   type LedgerEvent,
@@ -74,7 +73,7 @@ export interface NewJob {
   /** Workflow run id, if already known. Default: null. */
   runId?: string | null;
   /** Initial status. Default: `Running`. */
-  status?: JobLedgerStatus;
+  status?: RecordedStatus;
   /** How long a resubmission with the same idempotency key counts as a duplicate, in ms. */
   dedupeWindowMs: number;
 }
@@ -287,11 +286,11 @@ export class Ledger {
    * when the recorded job ended `Failed` or `Abandoned` (a definition's `allow-retry` resubmission).
    */
   async replaceJob(job: NewJob, expectedVersion: number): Promise<JobRecord> {
-    const key = jobKey(job.jobType, job.idempotencyKey);
+    const key = jobIdFor(job.jobType, job.idempotencyKey);
     return this.backend.transaction(async (tx) => {
       const current = await tx.getJob(key);
       if (!current || current.version !== expectedVersion) throw new LedgerVersionConflictError(key, expectedVersion);
-      const failed = current.status === JobLedgerStatus.Failed || current.status === JobLedgerStatus.Abandoned;
+      const failed = current.status === JobStatus.Failed || current.status === JobStatus.Abandoned;
       if (!this.view(current).expired && !failed) throw new Error(`job ${key} is still inside its dedupe window`);
       const record = this.newJobRecord(job, expectedVersion + 1);
       if (!(await tx.compareAndSetJob(record, expectedVersion))) throw new LedgerVersionConflictError(key, expectedVersion);
@@ -308,7 +307,7 @@ export class Ledger {
    * conflicts; a no-op when the record already names this run.
    */
   async recordRun(job: NewJob): Promise<JobRecord> {
-    const key = jobKey(job.jobType, job.idempotencyKey);
+    const key = jobIdFor(job.jobType, job.idempotencyKey);
     return this.withCasRetries<JobRecord>(key, async (tx) => {
       const current = await tx.getJob(key);
       if (!current) {
@@ -326,7 +325,7 @@ export class Ledger {
   }
 
   /** Sets a job's status (and outcome, if given) by compare-and-set, retrying on conflicts. */
-  async updateJobStatus(jobId: string, status: JobLedgerStatus, outcome?: unknown): Promise<JobRecord> {
+  async updateJobStatus(jobId: string, status: RecordedStatus, outcome?: unknown): Promise<JobRecord> {
     return this.withCasRetries<JobRecord>(jobId, async (tx) => {
       const current = await tx.getJobById(jobId);
       if (!current) throw new Error(`unknown job ${jobId}`);
@@ -390,12 +389,12 @@ export class Ledger {
   private newJobRecord(job: NewJob, version: number): JobRecord {
     const now = this.now();
     return {
-      jobKey: jobKey(job.jobType, job.idempotencyKey),
+      jobKey: jobIdFor(job.jobType, job.idempotencyKey),
       jobId: job.jobId,
       jobType: job.jobType,
       idempotencyKey: job.idempotencyKey,
       inputHash: job.inputHash,
-      status: job.status ?? JobLedgerStatus.Running,
+      status: job.status ?? JobStatus.Running,
       outcome: null,
       submittedBy: job.submittedBy,
       definitionVersion: job.definitionVersion,

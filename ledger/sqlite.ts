@@ -17,7 +17,8 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHandle } from './backend';
-import { LedgerUnavailableError, type JobLedgerStatus, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
+import type { RecordedStatus } from '../common/constants';
+import { LedgerUnavailableError, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
 
 export interface SqliteLedgerOptions {
   /**
@@ -176,7 +177,7 @@ function jobFromRow(r: Row): JobRecord {
     jobType: r.job_type as string,
     idempotencyKey: r.idempotency_key as string,
     inputHash: r.input_hash as string,
-    status: r.status as JobLedgerStatus,
+    status: r.status as RecordedStatus,
     outcome: fromJson(r.outcome),
     submittedBy: r.submitted_by as string,
     definitionVersion: r.definition_version as string,

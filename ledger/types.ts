@@ -4,6 +4,7 @@
  * the Ledger throws, and the helpers that build step and job keys. Nothing in
  * this module touches storage.
  */
+import type { RecordedStatus } from '../common/constants';
 
 /**
  * States of one step record in the idempotency ledger. A lease that ran out is not a stored state: it is
@@ -17,14 +18,6 @@ export const StepState = {
 export type StepState = (typeof StepState)[keyof typeof StepState];
 
 /** Lifecycle status of a job as recorded in the ledger (values are the words themselves). */
-export const JobLedgerStatus = {
-  Running: 'Running',
-  Completed: 'Completed',
-  Failed: 'Failed',
-  Compensated: 'Compensated',
-  Abandoned: 'Abandoned',
-} as const;
-export type JobLedgerStatus = (typeof JobLedgerStatus)[keyof typeof JobLedgerStatus];
 
 /** Who runs a step: a worker identity plus the activity attempt number. */
 export interface StepOwner {
@@ -65,7 +58,7 @@ export interface JobRecord {
   jobType: string;
   idempotencyKey: string;
   inputHash: string;
-  status: JobLedgerStatus;
+  status: RecordedStatus;
   /** JSON-serialisable outcome (result or failure summary); null while running. */
   outcome: unknown;
   submittedBy: string;
@@ -97,15 +90,7 @@ export interface LedgerEvent {
 /** An event before it is stored (the store assigns `seq`). */
 export type NewLedgerEvent = Omit<LedgerEvent, 'seq'>;
 
-/** Builds a step key: `${jobId}/${step}`, or `${jobId}/${step}#${index}` for repeated steps. */
-export function stepKey(jobId: string, step: string, index?: number): string {
-  return index === undefined ? `${jobId}/${step}` : `${jobId}/${step}#${index}`;
-}
-
-/** Builds a job dedupe key: `${jobType}:${idempotencyKey}`. */
-export function jobKey(jobType: string, idempotencyKey: string): string {
-  return `${jobType}:${idempotencyKey}`;
-}
+export { stepKey } from '../common/constants';
 
 /** Another owner holds an unexpired lease on the step. Retryable: try again later. */
 export class StepInProgressError extends Error {

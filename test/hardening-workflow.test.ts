@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { JOB_WORKFLOW_TYPE, TERMINAL_STATUSES, type JobStatus } from '../common/constants';
+import { JOB_WORKFLOW_TYPE, isTerminal } from '../common/constants';
 import { SA } from '../common/searchAttributes';
 import { defineJob, type JobDefinition } from '../jobs/define';
 import { reportGenerateJob, reportSectionJob } from '../examples/jobs/report';
@@ -137,7 +137,7 @@ async function settle(handle: WorkflowHandle, timeoutMs = 60_000): Promise<{ sta
 /** JobStatus agrees with the workflow: terminal exactly when closed, DeadLettered only while running. */
 function assertTruthful(s: { status: string; workflowStatus: string }): void {
   if (s.workflowStatus === 'RUNNING') assert.equal(s.status, 'DeadLettered', `an open job must be parked, not ${s.status}`);
-  else assert.ok(TERMINAL_STATUSES.includes(s.status as JobStatus), `a closed (${s.workflowStatus}) job has JobStatus ${s.status}`);
+  else assert.ok(isTerminal(s.status), `a closed (${s.workflowStatus}) job has JobStatus ${s.status}`);
 }
 
 test('defect 9.1: a child that fails parks a parent with nothing to undo at step children; abandon then closes it Abandoned', async () => {

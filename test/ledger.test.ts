@@ -8,12 +8,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { runScriptJson } from './helpers/run';
+import { jobIdFor, JobStatus } from '../common/constants';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  JobLedgerStatus,
   Ledger,
   LeaseLostError,
   LedgerVersionConflictError,
@@ -21,7 +21,6 @@ import {
   StepInProgressError,
   StepInputConflictError,
   StepState,
-  jobKey,
   openLedger,
   stepKey,
   type ClaimStepInput,
@@ -70,8 +69,8 @@ function newJob(jobId: string, idempotencyKey: string, overrides: Partial<NewJob
 
 test('stepKey builds job/step and job/step#index keys', () => {
   assert.equal(stepKey('job-1', 'charge'), 'job-1/charge');
-  assert.equal(stepKey('job-1', 'charge', 0), 'job-1/charge#0');
-  assert.equal(jobKey('invoice', 'k-1'), 'invoice:k-1');
+  assert.equal(stepKey('job-1', 'charge#2'), 'job-1/charge#2');
+  assert.equal(jobIdFor('invoice', 'k-1'), 'invoice:k-1');
 });
 
 test('first claim inserts an IN_PROGRESS record with a lease and a step.claimed event', async (t) => {
@@ -362,7 +361,7 @@ test('job records dedupe within the window, expire after it, and can then be rep
   const first = await ledger.recordJob(newJob('job-d1', 'order-7'));
   assert.equal(first.inserted, true);
   assert.equal(first.existing, null);
-  assert.equal(first.record.status, JobLedgerStatus.Running);
+  assert.equal(first.record.status, JobStatus.Running);
   assert.equal(first.record.dedupeUntil, START + 60_000);
 
   clock.advance(30_000);
@@ -373,7 +372,7 @@ test('job records dedupe within the window, expire after it, and can then be rep
   await assert.rejects(ledger.replaceJob(newJob('job-d2', 'order-7'), 1), /still inside its dedupe window/);
 
   clock.advance(30_001);
-  const found = await ledger.findJob(jobKey('invoice', 'order-7'));
+  const found = await ledger.findJob(jobIdFor('invoice', 'order-7'));
   assert.equal(found?.expired, true);
   const later = await ledger.recordJob(newJob('job-d3', 'order-7'));
   assert.equal(later.inserted, false);
@@ -385,7 +384,7 @@ test('job records dedupe within the window, expire after it, and can then be rep
   assert.equal(replaced.dedupeUntil, clock.now() + 60_000);
   // A second resubmission racing with the first holds a stale version and loses.
   await assert.rejects(ledger.replaceJob(newJob('job-d4', 'order-7'), 1), LedgerVersionConflictError);
-  const now = await ledger.findJob(jobKey('invoice', 'order-7'));
+  const now = await ledger.findJob(jobIdFor('invoice', 'order-7'));
   assert.equal(now?.jobId, 'job-d3');
   assert.equal(now?.expired, false);
   const replacedEvent = (await ledger.events({ jobId: 'job-d3' })).find((e) => e.kind === 'job.replaced');
@@ -397,21 +396,21 @@ test('updateJobStatus changes status and outcome by compare-and-set, and listJob
   await ledger.recordJob(newJob('job-s1', 'k-s1'));
   await ledger.recordJob(newJob('job-s2', 'k-s2', { jobType: 'refund' }));
   const updated = await Promise.all([
-    ledger.updateJobStatus('job-s1', JobLedgerStatus.Completed, { total: 3 }),
-    ledger.updateJobStatus('job-s2', JobLedgerStatus.Abandoned),
+    ledger.updateJobStatus('job-s1', JobStatus.Completed, { total: 3 }),
+    ledger.updateJobStatus('job-s2', JobStatus.Abandoned),
   ]);
   assert.equal(updated[0].version, 2);
   assert.deepEqual((await ledger.getJobById('job-s1'))?.outcome, { total: 3 });
   assert.equal((await ledger.getJobById('job-s2'))?.status, 'Abandoned');
   assert.deepEqual((await ledger.listJobs({ type: 'refund' })).map((j) => j.jobId), ['job-s2']);
-  assert.deepEqual((await ledger.listJobs({ status: JobLedgerStatus.Completed })).map((j) => j.jobId), ['job-s1']);
+  assert.deepEqual((await ledger.listJobs({ status: JobStatus.Completed })).map((j) => j.jobId), ['job-s1']);
   assert.equal((await ledger.listJobs()).length, 2);
-  await assert.rejects(ledger.updateJobStatus('job-missing', JobLedgerStatus.Failed), /unknown job/);
+  await assert.rejects(ledger.updateJobStatus('job-missing', JobStatus.Failed), /unknown job/);
 });
 
 test('concurrent operations on one connection are serialised around transactions', async (t) => {
   const { ledger } = setup(t);
-  const keys = Array.from({ length: 40 }, (_, i) => claimInput('job-many', 'step', { key: stepKey('job-many', 'step', i) }));
+  const keys = Array.from({ length: 40 }, (_, i) => claimInput('job-many', 'step', { key: stepKey('job-many', `step#${i}`) }));
   await Promise.all(
     keys.map(async (input, i) => {
       await ledger.claimStep(input);

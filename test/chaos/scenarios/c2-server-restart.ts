@@ -5,7 +5,7 @@
  * (so the same job id); every submission that was acknowledged must exist in Temporal afterwards and end
  * terminal: an acknowledged job is never lost.
  */
-import { TERMINAL_STATUSES } from '../../../common/constants';
+import { isTerminal } from '../../../common/constants';
 import type { SharedCheck } from '../invariants';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { Submitter, paced, sleep } from '../workload';
@@ -75,7 +75,7 @@ export const c2ServerRestart: ChaosScenario<C2Params> = {
       const lost: string[] = [];
       for (const jobId of submitter.acknowledged.keys()) {
         const o = shared.jobs.get(jobId);
-        const terminal = o?.found && o.workflowStatus !== 'RUNNING' && (TERMINAL_STATUSES as readonly string[]).includes(o.jobStatus ?? '');
+        const terminal = o?.found && o.workflowStatus !== 'RUNNING' && isTerminal(o.jobStatus ?? '');
         if (!terminal) lost.push(`${jobId}: ${o?.found ? `${o.workflowStatus}/${o.jobStatus}` : 'not in Temporal'}`);
       }
       return [

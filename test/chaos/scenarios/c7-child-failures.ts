@@ -10,7 +10,9 @@
  * plus one rerun if it was terminated.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { JOB_WORKFLOW_TYPE, JobStatus, TERMINAL_STATUSES, childKey, jobIdFor } from '../../../common/constants';
+import { JOB_WORKFLOW_TYPE, JobStatus, childKey, isTerminal as isTerminalStatus, jobIdFor } from '../../../common/constants';
+
+const isTerminal = (s: string | undefined) => s !== undefined && isTerminalStatus(s);
 import { SA } from '../../../common/searchAttributes';
 import { InvalidChildKeyError } from '../../../jobs/submission';
 import { StepState, stepKey } from '../../../ledger';
@@ -72,7 +74,6 @@ async function describe(env: ChaosEnv, jobId: string): Promise<{ status: string;
   }
 }
 
-const isTerminal = (s: string | undefined) => s !== undefined && (TERMINAL_STATUSES as readonly string[]).includes(s);
 
 type TerminateOutcome = 'rendering' | 'after-render' | 'too-late' | 'not-started';
 
