@@ -321,12 +321,15 @@ async function reconcileCommand(values: ReturnType<typeof reconcileOptions>, out
   const since = values.since === undefined ? undefined : new Date(values.since);
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
   return withJobClient(async (connected, config) => {
-    const { JOBLEDGER_PAYMENTS_URL: payments, JOBLEDGER_INVENTORY_URL: inventory, JOBLEDGER_EMAIL_URL: email } = config;
+    // The jobs module says where its jobs' effects are counted, from the services configured (JOBLEDGER_SERVICE_<NAME>_URL).
+    const { servicesFrom } = await import('../core/config');
+    const app = await loadJobApp(config.JOBLEDGER_JOBS_MODULE);
+    const effects = app.effects?.(servicesFrom(process.env));
     const report = await reconcile({
       client: connected.client,
       ledger: connected.ledger,
       namespace: config.TEMPORAL_NAMESPACE,
-      ...(payments && inventory && email && { providers: { payments, inventory, email } }),
+      ...(effects && { effects }),
       ...(values.archive !== undefined && { archiveDir: values.archive }),
       ...(since && { since }),
       settleMs: 5_000,

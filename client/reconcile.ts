@@ -1,7 +1,8 @@
 /**
  * `jobledger reconcile`: checks that the independent records of what jobs did agree with each other.
  * Temporal's visibility store (the `JobType` and `JobStatus` search attributes), the ledger's job
- * records, the sandbox providers' applied effects and the audit archive's leaves are counted by job type
+ * records, the downstream effects (counted by the application's effect sources, jobs/effects.ts) and the
+ * audit archive's leaves are counted by job type
  * and status, and every disagreement becomes a discrepancy with the numbers on both sides. Statuses are
  * compared in buckets: the terminal statuses as themselves, everything in flight as `open` (see
  * MAPPING). Temporal's visibility is eventually consistent, so a run can be repeated until it settles.
@@ -9,15 +10,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { JobStatus, TERMINAL_STATUSES } from '../common/constants';
+import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../common/constants';
 import { SA } from '../common/searchAttributes';
+import type { EffectSource } from '../jobs/effects';
 import type { Ledger } from '../ledger';
 
 export type StatusBucket = 'open' | 'Completed' | 'Compensated' | 'Abandoned' | 'Failed';
 const BUCKETS: readonly StatusBucket[] = ['open', 'Completed', 'Compensated', 'Abandoned', 'Failed'];
-
-/** The job type whose downstream effects are checked against the providers. */
-const ORDER_TYPE = 'order.fulfill';
 
 /** How statuses are compared; printed with every report. */
 export const MAPPING: readonly string[] = [
@@ -25,7 +24,7 @@ export const MAPPING: readonly string[] = [
   'Completed, Compensated, Abandoned, Failed = the terminal JobStatus; a closed execution that never reached one (terminated, timed out) counts as Abandoned, as `jobledger terminate` records it in the ledger',
   'Failed jobs were rejected by the workflow before the ledger recorded them: the ledger column is shown, not compared',
   'superseded = earlier runs of a job id whose ledger record now describes a newer run (resubmission after Abandoned): counted by Temporal only',
-  'effects (order.fulfill): net charges (charges not fully refunded), reservations not released and emails must each lie between the Completed orders and Completed + open + Abandoned orders',
+  'effects: for each effect source (the jobs module\'s `effects`), the net count of each kind (effects applied less those reversed, e.g. charges not fully refunded) must lie between its job type\'s Completed jobs and Completed + open + Abandoned jobs; an effect counts when a job of that type in scope applied it (its Idempotency-Key is that job\'s step key), or when its key names no job of a known type and it was applied in scope (then it is listed as applied outside any job)',
   'archive: leaves by final JobStatus (from the history they hold); jobs closed after the latest checkpoint are not yet archived, not a discrepancy; pruned leaves are checked by count only',
   'with --since, jobs that started at or after it; closed jobs past the namespace retention are left out of every source',
 ];
@@ -35,8 +34,8 @@ export interface ReconcileSources {
   /** Namespace whose retention bounds the comparison. Default: the client's namespace. */
   namespace?: string;
   ledger: Ledger;
-  /** Base URLs of the sandbox providers; the effects check runs only when given. */
-  providers?: Record<'payments' | 'inventory' | 'email', string>;
+  /** Where the jobs' downstream effects are counted (the jobs module's `effects`); the effects check runs only when given. */
+  effects?: readonly EffectSource[];
   /** Audit archive directory; the archive check runs only when given. */
   archiveDir?: string;
   /** Only jobs started at or after this moment. Default: all jobs. */
@@ -58,20 +57,25 @@ export interface ReconcileRow {
   notYetArchived?: number;
 }
 
+/** One effect source's counts against its job type's outcomes. */
 export interface EffectsCheck {
-  jobType: typeof ORDER_TYPE;
-  /** Completed orders in Temporal: the least number of each net effect. */
+  /** The effect source, e.g. `payments`. */
+  source: string;
+  jobType: string;
+  /** Completed jobs of the type in Temporal: the least net count of each kind. */
   completed: number;
-  /** Open and Abandoned orders, which may hold effects: the most is completed + this. */
+  /** Open and Abandoned jobs of the type, which may hold effects: the most is completed + this. */
   mayHoldEffects: number;
-  charges: number;
-  refundedCharges: number;
-  netCharges: number;
-  reservations: number;
-  releases: number;
-  netReservations: number;
-  emails: number;
-  /** Idempotency keys of counted effects that no order job in scope applied. */
+  kinds: EffectKindCheck[];
+}
+
+export interface EffectKindCheck {
+  kind: string;
+  /** Effects counted, less those reversed. */
+  net: number;
+  /** How the source reached `net`, e.g. `4 charges, 1 fully refunded`. */
+  detail?: string;
+  /** Idempotency keys of counted effects that no job of the type in scope applied. */
   unattributed: string[];
 }
 
@@ -93,7 +97,8 @@ export interface Discrepancy {
   kind: 'temporal' | 'ledger' | 'effects' | 'archive';
   jobType?: string;
   status?: string;
-  /** The effect kind (`charge`, `reserve`, `email`) for an effects discrepancy. */
+  /** The effect source (`payments`) and kind (`charge`) of an effects discrepancy. */
+  source?: string;
   effect?: string;
   expected: number | string;
   actual: number;
@@ -107,7 +112,7 @@ export interface ReconcileReport {
   /** Closed jobs before this moment are past the namespace retention and left out. */
   retentionCutoff?: string;
   rows: ReconcileRow[];
-  effects?: EffectsCheck;
+  effects?: EffectsCheck[];
   archive?: ArchiveSummary;
   mapping: readonly string[];
   discrepancies: Discrepancy[];
@@ -358,92 +363,82 @@ async function countArchive(dir: string, scope: Scope): Promise<ArchiveCounts> {
   return { summary, leaves, problems };
 }
 
-interface Effect {
-  kind: string;
-  idempotencyKey: string;
-  appliedAt: string;
-  data: Record<string, unknown>;
+/** The job id of a step key `<jobId>/<step>` (ledger/types.ts `stepKey`; job ids hold no `/`). */
+function jobIdOfStepKey(key: string): string {
+  const slash = key.indexOf('/');
+  return slash === -1 ? key : key.slice(0, slash);
 }
 
-async function fetchEffects(baseUrl: string, kind: string): Promise<Effect[]> {
-  const response = await fetch(`${baseUrl.replace(/\/$/, '')}/_admin/effects?kind=${encodeURIComponent(kind)}`);
-  if (!response.ok) throw new Error(`${baseUrl}/_admin/effects?kind=${kind} answered ${response.status}`);
-  return (await response.json()) as Effect[];
+/** The ids of the jobs of `jobType` in scope, per type, listed once for all the sources of a type. */
+function jobIdLister(client: Client, base: string): (jobType: string) => Promise<Set<string>> {
+  const listed = new Map<string, Promise<Set<string>>>();
+  const list = async (jobType: string) => {
+    const ids = new Set<string>();
+    for await (const execution of client.workflow.list({ query: `${base} AND JobType = ${literal(jobType)}` })) ids.add(execution.workflowId);
+    return ids;
+  };
+  return (jobType) => {
+    const ids = listed.get(jobType) ?? list(jobType);
+    listed.set(jobType, ids);
+    return ids;
+  };
 }
 
 /**
- * The providers' net effects against the order jobs' outcomes. An effect counts when the order job that
- * applied it (its Idempotency-Key is the step's ledger key `<jobId>/<step>`) is in scope, or when no job in
- * scope applied it and it was applied inside the time scope (a charge made outside any job, say).
+ * Every source's net effects against its job type's outcomes. An effect counts for a source when the job
+ * that applied it (its Idempotency-Key is the step key `<jobId>/<step>`) is one of the source's job type in
+ * scope, or when its key names no job of a known type and it was applied inside the time scope (a charge
+ * made by hand, say). The effects of other job types, and of jobs out of scope, are left out.
  */
 async function checkEffects(
   client: Client,
   base: string,
-  providers: Record<'payments' | 'inventory' | 'email', string>,
+  sources: readonly EffectSource[],
   temporal: Tally,
+  knownTypes: readonly string[],
   scope: Scope,
-): Promise<{ effects: EffectsCheck; discrepancies: Discrepancy[] }> {
-  const jobIds = new Set<string>();
-  for await (const execution of client.workflow.list({ query: `${base} AND JobType = ${literal(ORDER_TYPE)}` })) jobIds.add(execution.workflowId);
+): Promise<{ effects: EffectsCheck[]; discrepancies: Discrepancy[] }> {
   const from = Math.max(scope.since?.getTime() ?? -Infinity, scope.cutoff?.getTime() ?? -Infinity);
-  const unattributed: string[] = [];
-  const foreignByKind = new Map<string, string[]>();
-  const counted = (kind: string) => (effects: Effect[]) =>
-    effects.filter((e) => {
-      if (jobIds.has(e.idempotencyKey.split('/')[0]!)) return true;
-      if (Date.parse(e.appliedAt) < from) return false;
-      unattributed.push(e.idempotencyKey);
-      foreignByKind.set(kind, [...(foreignByKind.get(kind) ?? []), e.idempotencyKey]);
-      return true;
-    });
-
-  const [charges, refunds, reservations, releases, emails] = await Promise.all([
-    fetchEffects(providers.payments, 'charge').then(counted('charge')),
-    fetchEffects(providers.payments, 'refund'),
-    fetchEffects(providers.inventory, 'reserve').then(counted('reserve')),
-    fetchEffects(providers.inventory, 'release'),
-    fetchEffects(providers.email, 'email').then(counted('email')),
-  ]);
-  const refundedAmount = new Map<unknown, number>();
-  for (const r of refunds) refundedAmount.set(r.data.chargeId, (refundedAmount.get(r.data.chargeId) ?? 0) + Number(r.data.amount));
-  const refundedCharges = charges.filter((c) => (refundedAmount.get(c.data.id) ?? 0) >= Number(c.data.amount)).length;
-  const released = new Set(releases.map((r) => r.data.reservationId));
-  const releasedCount = reservations.filter((r) => released.has(r.data.id)).length;
-
-  const completed = temporal.get(ORDER_TYPE, 'Completed');
-  const mayHoldEffects = temporal.get(ORDER_TYPE, 'open') + temporal.get(ORDER_TYPE, 'Abandoned');
-  const effects: EffectsCheck = {
-    jobType: ORDER_TYPE,
-    completed,
-    mayHoldEffects,
-    charges: charges.length,
-    refundedCharges,
-    netCharges: charges.length - refundedCharges,
-    reservations: reservations.length,
-    releases: releasedCount,
-    netReservations: reservations.length - releasedCount,
-    emails: emails.length,
-    unattributed,
-  };
-  const expected = mayHoldEffects === 0 ? completed : `${completed}..${completed + mayHoldEffects}`;
+  const ofKnownJob = (jobId: string) => knownTypes.some((type) => jobId.startsWith(jobIdFor(type, '')));
+  const jobIdsOf = jobIdLister(client, base);
   const discrepancies: Discrepancy[] = [];
-  const check = (effect: string, actual: number, what: string) => {
-    if (actual >= completed && actual <= completed + mayHoldEffects) return;
-    const outside = foreignByKind.get(effect) ?? [];
-    const foreign = outside.length ? `; applied outside any ${ORDER_TYPE} job: ${outside.slice(0, 5).join(', ')}` : '';
-    discrepancies.push({
-      kind: 'effects',
-      jobType: ORDER_TYPE,
-      status: 'Completed',
-      effect,
-      expected,
-      actual,
-      detail: `${actual} ${what} for ${completed} Completed ${ORDER_TYPE} job(s)${mayHoldEffects ? ` (+${mayHoldEffects} open or Abandoned)` : ''}${foreign}`,
-    });
-  };
-  check('charge', effects.netCharges, `net charges (${effects.charges} charges, ${refundedCharges} fully refunded)`);
-  check('reserve', effects.netReservations, `net reservations (${effects.reservations} reserved, ${releasedCount} released)`);
-  check('email', effects.emails, 'emails sent');
+  const effects = await Promise.all(
+    sources.map(async (source): Promise<EffectsCheck> => {
+      const { jobType } = source;
+      const jobIds = await jobIdsOf(jobType);
+      const byJobInScope = (key: string) => jobIds.has(jobIdOfStepKey(key));
+      const counts = await source.count({
+        jobType,
+        includes: ({ idempotencyKey, appliedAt }) => {
+          if (byJobInScope(idempotencyKey)) return true;
+          if (ofKnownJob(jobIdOfStepKey(idempotencyKey))) return false;
+          // An unreadable time cannot place the effect before the scope: it is counted.
+          return !(new Date(appliedAt).getTime() < from);
+        },
+      });
+      const completed = temporal.get(jobType, 'Completed');
+      const mayHoldEffects = temporal.get(jobType, 'open') + temporal.get(jobType, 'Abandoned');
+      const expected = mayHoldEffects === 0 ? completed : `${completed}..${completed + mayHoldEffects}`;
+      const kinds = counts.map(({ kind, net, detail, keys = [] }): EffectKindCheck => {
+        const unattributed = keys.filter((key) => !byJobInScope(key));
+        if (net < completed || net > completed + mayHoldEffects) {
+          const foreign = unattributed.length ? `; applied outside any ${jobType} job: ${unattributed.slice(0, 5).join(', ')}` : '';
+          discrepancies.push({
+            kind: 'effects',
+            jobType,
+            status: 'Completed',
+            source: source.name,
+            effect: kind,
+            expected,
+            actual: net,
+            detail: `${source.name}: ${net} net ${kind}${detail ? ` (${detail})` : ''} for ${completed} Completed ${jobType} job(s)${mayHoldEffects ? ` (+${mayHoldEffects} open or Abandoned)` : ''}${foreign}`,
+          });
+        }
+        return { kind, net, ...(detail !== undefined && { detail }), unattributed };
+      });
+      return { source: source.name, jobType, completed, mayHoldEffects, kinds };
+    }),
+  );
   return { effects, discrepancies };
 }
 
@@ -493,7 +488,7 @@ async function reconcileOnce(sources: ReconcileSources): Promise<ReconcileReport
     if (archive) discrepancies.push(...compareArchive(jobType, temporal, archive));
   }
 
-  const effects = sources.providers ? await checkEffects(client, base, sources.providers, temporal.all, scope) : undefined;
+  const effects = sources.effects ? await checkEffects(client, base, sources.effects, temporal.all, types, scope) : undefined;
   if (effects) discrepancies.push(...effects.discrepancies);
   return {
     ok: discrepancies.length === 0,
@@ -566,14 +561,10 @@ export function formatReport(report: ReconcileReport): string {
     line(header),
     ...(body.length ? body.map(line) : ['(no jobs)']),
   ];
-  const e = report.effects;
-  if (e) {
-    out.push(
-      '',
-      `effects (${e.jobType}): ${e.completed} Completed${e.mayHoldEffects ? `, ${e.mayHoldEffects} open or Abandoned` : ''}; ` +
-        `net charges ${e.netCharges} (${e.charges} - ${e.refundedCharges} refunded), ` +
-        `net reservations ${e.netReservations} (${e.reservations} - ${e.releases} released), emails ${e.emails}`,
-    );
+  if (report.effects?.length) out.push('');
+  for (const e of report.effects ?? []) {
+    const kinds = e.kinds.map((k) => `net ${k.kind} ${k.net}${k.detail ? ` (${k.detail})` : ''}`).join(', ');
+    out.push(`effects at ${e.source} (${e.jobType}): ${e.completed} Completed${e.mayHoldEffects ? `, ${e.mayHoldEffects} open or Abandoned` : ''}; ${kinds || 'nothing counted'}`);
   }
   const a = report.archive;
   if (a) {
@@ -585,7 +576,7 @@ export function formatReport(report: ReconcileReport): string {
   else {
     out.push(`${report.discrepancies.length} discrepanc${report.discrepancies.length === 1 ? 'y' : 'ies'}:`);
     for (const d of report.discrepancies) {
-      const where = [d.jobType, d.status, d.effect].filter(Boolean).join(' / ');
+      const where = [d.jobType, d.status, d.source, d.effect].filter(Boolean).join(' / ');
       out.push(`  - ${d.kind}${where ? ` ${where}` : ''}: expected ${d.expected}, found ${d.actual}. ${d.detail}`);
     }
   }

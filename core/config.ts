@@ -53,12 +53,6 @@ export const Config = z.object({
   JOBLEDGER_JOBS_MODULE: z.string().min(1).optional(),
   /** Identity recorded as the submitter when the caller names none. No default: submissions need one. */
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
-  /** Base URL of the payments provider, for `order.fulfill`. Default none. */
-  JOBLEDGER_PAYMENTS_URL: z.string().url().optional(),
-  /** Base URL of the inventory provider. Default none. */
-  JOBLEDGER_INVENTORY_URL: z.string().url().optional(),
-  /** Base URL of the email provider. Default none. */
-  JOBLEDGER_EMAIL_URL: z.string().url().optional(),
   /** Worker identity, written into step leases. Default: the SDK's `<pid>@<host>`. */
   JOBLEDGER_WORKER_IDENTITY: z.string().min(1).optional(),
   /** Trace exporter: `none`, `console` or `otlp` (OTLP over HTTP). Default `none`. */
@@ -72,8 +66,15 @@ export const Config = z.object({
 });
 export type Config = z.infer<typeof Config>;
 
+/**
+ * The configuration in `env`, with its downstream services checked too (`servicesFrom`): a `ZodError` lists
+ * every invalid variable, so a worker refuses to start (exit 2) rather than fail its first step.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  return Config.parse(env);
+  const parsed = Config.safeParse(env);
+  const issues = [...(parsed.success ? [] : parsed.error.issues), ...serviceIssues(env)];
+  if (!parsed.success || issues.length > 0) throw new z.ZodError(issues);
+  return parsed.data;
 }
 
 /** The variable that configures downstream service `name`: `JOBLEDGER_SERVICE_<NAME>_URL` (non-alphanumerics become `_`). */
@@ -81,13 +82,47 @@ export function serviceVariable(name: string): string {
   return `JOBLEDGER_SERVICE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_URL`;
 }
 
-/** The downstream services steps may call, by name, from the configuration. */
-export function servicesFrom(config: Config): Record<string, string> {
-  const services: Record<string, string> = {};
-  if (config.JOBLEDGER_PAYMENTS_URL) services.payments = config.JOBLEDGER_PAYMENTS_URL;
-  if (config.JOBLEDGER_INVENTORY_URL) services.inventory = config.JOBLEDGER_INVENTORY_URL;
-  if (config.JOBLEDGER_EMAIL_URL) services.email = config.JOBLEDGER_EMAIL_URL;
-  return services;
+/** `JOBLEDGER_SERVICE_<NAME>_URL`: the base URL of downstream service `<name>` (lower-cased), for steps' `ctx.service(name)`. */
+const SERVICE_VARIABLE = /^JOBLEDGER_SERVICE_([A-Z0-9_]+)_URL$/;
+const ServiceUrl = z.url({ protocol: /^https?$/, error: 'must be an http or https URL' });
+
+/** The service variables set in `env`, as [variable, service name, value]. */
+function serviceVariables(env: NodeJS.ProcessEnv): [string, string, string][] {
+  const found: [string, string, string][] = [];
+  for (const [variable, value] of Object.entries(env)) {
+    const name = SERVICE_VARIABLE.exec(variable)?.[1];
+    if (name !== undefined && value !== undefined) found.push([variable, name.toLowerCase(), value]);
+  }
+  return found;
+}
+
+/** A zod issue, whose path is the variable, for each service variable that is not an http(s) URL. */
+function serviceIssues(env: NodeJS.ProcessEnv): z.core.$ZodIssue[] {
+  return serviceVariables(env).flatMap(([variable, , value]) => {
+    const parsed = ServiceUrl.safeParse(value);
+    return parsed.success ? [] : parsed.error.issues.map((issue) => ({ ...issue, path: [variable] }));
+  });
+}
+
+/**
+ * The downstream services steps may call, by name, from every `JOBLEDGER_SERVICE_<NAME>_URL` in `env`:
+ * `JOBLEDGER_SERVICE_PAYMENTS_URL` configures `payments`. A value that is not an http(s) URL is a
+ * `ZodError` naming its variable (`loadConfig` reports it first).
+ */
+export function servicesFrom(env: NodeJS.ProcessEnv): Record<string, string> {
+  const issues = serviceIssues(env);
+  if (issues.length > 0) throw new z.ZodError(issues);
+  return Object.fromEntries(serviceVariables(env).map(([, name, value]) => [name, value]));
+}
+
+/**
+ * The URL of service `name` among `services`: by its name, else by its variable, so `fraud-check` finds the
+ * `fraud_check` that `JOBLEDGER_SERVICE_FRAUD_CHECK_URL` configures. Undefined when it is not configured.
+ */
+export function serviceUrl(services: Readonly<Record<string, string>>, name: string): string | undefined {
+  if (Object.hasOwn(services, name)) return services[name];
+  const variable = serviceVariable(name);
+  return Object.entries(services).find(([other]) => serviceVariable(other) === variable)?.[1];
 }
 
 /** The data converter for this configuration: encrypting when keys are configured, the SDK's default otherwise. */

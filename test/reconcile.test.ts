@@ -1,8 +1,9 @@
 /**
  * `reconcile` on the real dev server with the sandbox providers and a real ledger. A small demo-like run
  * (three fulfilled orders, one compensated, one greeting) reconciles clean; a ledger row changed behind
- * the ledger's back and a charge made outside any job are each reported; an archive export reconciles
- * clean, a job closed after it is "not yet archived", and pruned leaves still count.
+ * the ledger's back and a charge made outside any job are each reported; the effects of any job type are
+ * counted through an EffectSource; an archive export reconciles clean, a job closed after it is "not yet
+ * archived", and pruned leaves still count.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -13,12 +14,14 @@ import { appendLeaves, generateKeyPair, pruneArchive, signerFrom } from '../audi
 import { closedJobEntries } from '../client/audit-export';
 import { reconcile, formatReport, type ReconcileReport, type ReconcileSources } from '../client/reconcile';
 import type { JobResult } from '../common/types';
-import type { JobDefinition } from '../jobs/define';
+import type { AppliedEffect, EffectSource } from '../jobs/effects';
 import { greetingJob } from '../examples/jobs/greeting';
 import { orderFulfillJob } from '../examples/jobs/order';
 import type { Sandbox } from '../examples/sandbox';
+import { sandboxEffects } from '../examples/sandbox/effects';
 import { order } from './fixtures/orders';
 import { startHarness, type RunningHarness } from './helpers/harness';
+import { cli } from './helpers/run';
 import { withSandbox } from './helpers/sandbox';
 import { startDevServer, tempDir, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
@@ -27,6 +30,10 @@ let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
 let h: RunningHarness;
 let compensatedJobId: string;
+/** The sandbox providers as the order job's effect sources. */
+let effects: EffectSource[];
+/** Before the first job of this file. */
+let startedAt: Date;
 
 async function runJob(jobType: string, input: unknown): Promise<JobResult> {
   const { jobId } = await h.jobs.submit(jobType, input);
@@ -36,17 +43,24 @@ async function runJob(jobType: string, input: unknown): Promise<JobResult> {
 /** Waits until visibility shows `closed` closed jobs, then reconciles (retrying while visibility settles). */
 async function reconcileAfter(closed: number, extra: Partial<ReconcileSources> = {}): Promise<ReconcileReport> {
   assert.equal(await waitForCount(env.client, 'JobType IS NOT NULL AND ExecutionStatus != "Running"', closed), closed);
-  return reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls, settleMs: 10_000, ...extra });
+  return reconcile({ client: h.client, ledger: h.ledger, effects, settleMs: 10_000, ...extra });
 }
 
 function row(report: ReconcileReport, jobType: string, status: string) {
   return report.rows.find((r) => r.jobType === jobType && r.status === status);
 }
 
+/** The count of one effect kind in a report. */
+function netOf(report: ReconcileReport, kind: string) {
+  return report.effects?.flatMap((e) => e.kinds).find((k) => k.kind === kind);
+}
+
 before(async () => {
   env = await startDevServer();
   sandbox = await withSandbox();
-  h = await startHarness(env, [orderFulfillJob as JobDefinition, greetingJob as JobDefinition], { services: sandbox.urls });
+  effects = sandboxEffects(sandbox.urls);
+  startedAt = new Date();
+  h = await startHarness(env, [orderFulfillJob, greetingJob], { services: sandbox.urls });
 
   // The demo-like run: three fulfilled orders, one compensated (its receipt is refused), one greeting.
   for (let i = 0; i < 3; i++) assert.equal((await runJob('order.fulfill', order(unique('ord')))).status, 'Completed');
@@ -76,28 +90,47 @@ test('after a demo-like run, reconcile is clean and counts exactly what was run'
       ['order.fulfill', 'Compensated', 1, 1],
     ],
   );
-  const { unattributed, ...effects } = report.effects!;
-  assert.deepEqual(unattributed, []);
-  assert.deepEqual(effects, {
-    jobType: 'order.fulfill',
-    completed: 3,
-    mayHoldEffects: 0,
-    charges: 4,
-    refundedCharges: 1,
-    netCharges: 3,
-    reservations: 4,
-    releases: 1,
-    netReservations: 3,
-    emails: 3,
-  });
+  const orders = { jobType: 'order.fulfill', completed: 3, mayHoldEffects: 0 };
+  assert.deepEqual(report.effects, [
+    { source: 'payments', ...orders, kinds: [{ kind: 'charge', net: 3, detail: '4 charges, 1 fully refunded', unattributed: [] }] },
+    { source: 'inventory', ...orders, kinds: [{ kind: 'reserve', net: 3, detail: '4 reservations, 1 released', unattributed: [] }] },
+    { source: 'email', ...orders, kinds: [{ kind: 'email', net: 3, detail: '3 sent', unattributed: [] }] },
+  ]);
   assert.match(formatReport(report), /OK: the sources agree/);
+});
+
+test('jobledger reconcile counts the effects the jobs module names, at the services configured', async () => {
+  const base = { TEMPORAL_ADDRESS: env.address, JOBLEDGER_LEDGER_PATH: join(h.dir, 'ledger.db'), JOBLEDGER_TASK_QUEUE: h.taskQueue, LOG_LEVEL: 'silent' };
+  const services = {
+    JOBLEDGER_SERVICE_PAYMENTS_URL: sandbox.urls.payments,
+    JOBLEDGER_SERVICE_INVENTORY_URL: sandbox.urls.inventory,
+    JOBLEDGER_SERVICE_EMAIL_URL: sandbox.urls.email,
+  };
+  const r = await cli(['reconcile', '--json'], { ...base, ...services });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const report: ReconcileReport = JSON.parse(r.stdout);
+  assert.deepEqual(
+    report.effects?.map((e) => [e.jobType, e.source, e.completed, ...e.kinds.map((k) => `${k.kind} ${k.net}`)]),
+    [
+      ['order.fulfill', 'payments', 3, 'charge 3'],
+      ['order.fulfill', 'inventory', 3, 'reserve 3'],
+      ['order.fulfill', 'email', 3, 'email 3'],
+      ['order.sequential', 'payments', 0, 'charge 0'],
+      ['order.sequential', 'inventory', 0, 'reserve 0'],
+      ['order.sequential', 'email', 0, 'email 0'],
+    ],
+  );
+  // Only the services configured are asked: without them, no effects are counted.
+  const without = await cli(['reconcile', '--json'], base);
+  assert.equal(without.code, 0, without.stderr + without.stdout);
+  assert.deepEqual(JSON.parse(without.stdout).effects, []);
 });
 
 test('a ledger job row changed to Completed behind the ledger is reported under order.fulfill Completed and Compensated', async () => {
   const db = new Database(join(h.dir, 'ledger.db'));
   try {
     assert.equal(db.prepare(`UPDATE jobs SET status = 'Completed' WHERE job_id = ?`).run(compensatedJobId).changes, 1);
-    const report = await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls });
+    const report = await reconcile({ client: h.client, ledger: h.ledger, effects });
     assert.equal(report.ok, false);
     const ledgerIssues = report.discrepancies.filter((d) => d.kind === 'ledger');
     assert.deepEqual(
@@ -113,7 +146,7 @@ test('a ledger job row changed to Completed behind the ledger is reported under 
     db.prepare(`UPDATE jobs SET status = 'Compensated' WHERE job_id = ?`).run(compensatedJobId);
     db.close();
   }
-  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls })).ok, true);
+  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, effects })).ok, true);
 });
 
 test('an extra charge applied directly to the payments provider is reported as a charge discrepancy', async () => {
@@ -127,19 +160,53 @@ test('an extra charge applied directly to the payments provider is reported as a
     return (await response.json()) as { id: string };
   };
   const charge = await post('/charges', { orderId: unique('manual-order'), customerId: 'cus_1', amount: 100, currency: 'EUR' });
-  const report = await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls });
+  const report = await reconcile({ client: h.client, ledger: h.ledger, effects });
   assert.equal(report.ok, false);
   assert.deepEqual(
-    report.discrepancies.map((d) => [d.kind, d.jobType, d.effect, d.expected, d.actual]),
-    [['effects', 'order.fulfill', 'charge', 3, 4]],
+    report.discrepancies.map((d) => [d.kind, d.jobType, d.source, d.effect, d.expected, d.actual]),
+    [['effects', 'order.fulfill', 'payments', 'charge', 3, 4]],
     formatReport(report),
   );
-  assert.equal(report.effects?.unattributed.length, 1);
+  assert.equal(netOf(report, 'charge')?.unattributed.length, 1);
   assert.match(report.discrepancies[0]!.detail, /applied outside any order\.fulfill job/);
 
   // Refunding it in full nets it out again.
   await post('/refunds', { chargeId: charge.id, amount: 100 });
-  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, providers: sandbox.urls })).ok, true);
+  assert.equal((await reconcile({ client: h.client, ledger: h.ledger, effects })).ok, true);
+});
+
+test('the effects of any job type are counted through an EffectSource; keys no job applied are named', async () => {
+  const greetings = (await h.ledger.listJobs()).filter((j) => j.jobType === 'greeting.send').map((j) => j.jobId);
+  assert.equal(greetings.length, 1);
+  /** A mailer that records one greeting per job, plus `extra` greetings. */
+  const mailer = (extra: AppliedEffect[]): EffectSource => ({
+    jobType: 'greeting.send',
+    name: 'mailer',
+    count: async (scope) => {
+      const sent = [...greetings.map((jobId) => ({ idempotencyKey: `${jobId}/send`, appliedAt: new Date() })), ...extra];
+      const counted = sent.filter((effect) => scope.includes(effect));
+      return [{ kind: 'greeting', net: counted.length, keys: counted.map((effect) => effect.idempotencyKey) }];
+    },
+  });
+  const clean = await reconcile({ client: h.client, ledger: h.ledger, effects: [mailer([])] });
+  assert.equal(clean.ok, true, formatReport(clean));
+  assert.deepEqual(clean.effects, [
+    { source: 'mailer', jobType: 'greeting.send', completed: 1, mayHoldEffects: 0, kinds: [{ kind: 'greeting', net: 1, unattributed: [] }] },
+  ]);
+
+  // One greeting sent by hand now, one long before --since, one by an order job (another type's effect):
+  // only the first is counted for greeting.send, and it is named.
+  const byHand = { idempotencyKey: 'by-hand/send', appliedAt: new Date().toISOString() };
+  const longAgo = { idempotencyKey: 'long-ago/send', appliedAt: 0 };
+  const byAnOrder = { idempotencyKey: `${compensatedJobId}/send`, appliedAt: new Date() };
+  const report = await reconcile({ client: h.client, ledger: h.ledger, effects: [mailer([byHand, longAgo, byAnOrder])], since: startedAt });
+  assert.deepEqual(
+    report.discrepancies.map((d) => [d.kind, d.jobType, d.source, d.effect, d.expected, d.actual]),
+    [['effects', 'greeting.send', 'mailer', 'greeting', 1, 2]],
+    formatReport(report),
+  );
+  assert.match(report.discrepancies[0]!.detail, /applied outside any greeting\.send job: by-hand\/send$/);
+  assert.match(formatReport(report), /effects at mailer \(greeting\.send\): 1 Completed; net greeting 2/);
 });
 
 test('an archive export reconciles clean; a job closed after it is reported as not yet archived, and pruned leaves still count', async () => {
@@ -191,6 +258,6 @@ test('--since limits every source to the jobs started since then', async () => {
     report.rows.map((r) => [r.jobType, r.status, r.temporal, r.ledger]),
     [['order.fulfill', 'Completed', 1, 1]],
   );
-  assert.equal(report.effects?.netCharges, 1);
-  assert.equal(report.effects?.emails, 1);
+  assert.equal(netOf(report, 'charge')?.net, 1);
+  assert.equal(netOf(report, 'email')?.net, 1);
 });

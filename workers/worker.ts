@@ -147,7 +147,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       ...(app.workflowsPath !== undefined && { workflowsPath: app.workflowsPath }),
       ledger,
       logger,
-      services: overrides.services ?? servicesFrom(config),
+      services: overrides.services ?? servicesFrom(process.env),
       breaker: breakers.breaker,
       ...(dataConverter && { dataConverter }),
       ...(tracing && { plugins: [tracing.plugin] }),

@@ -16,3 +16,6 @@ export const workflowsPath = join(__dirname, '../workflows.ts');
 
 /** This module's path, for processes started with `JOBLEDGER_JOBS_MODULE`. */
 export const JOBS_MODULE = __filename;
+
+/** Where `jobledger reconcile` counts the jobs' effects (see jobs/app.ts). */
+export { effects } from './effects';

@@ -12,7 +12,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../../common/constants';
 import { SA } from '../../common/searchAttributes';
 import { formatReport, reconcile } from '../../client/reconcile';
-import { jobs as EXAMPLE_JOBS } from '../../examples/jobs';
+import { effects as exampleEffects, jobs as EXAMPLE_JOBS } from '../../examples/jobs';
 import { StepState, stepKey } from '../../ledger';
 import type { ChaosEnv } from './env';
 import type { InvariantResult } from './scenario';
@@ -185,14 +185,14 @@ async function checkLedger(env: ChaosEnv, jobs: Map<string, JobOutcome>): Promis
 }
 
 async function checkReconcile(env: ChaosEnv): Promise<InvariantResult> {
-  const report = await reconcile({ client: env.main.client, ledger: env.main.ledger, providers: env.sandbox.urls, settleMs: 30_000 });
+  const report = await reconcile({ client: env.main.client, ledger: env.main.ledger, effects: exampleEffects(env.sandbox.urls), settleMs: 30_000 });
   const rows = report.rows.map((r) => `${r.jobType} ${r.status} ${r.temporal}/${r.ledger}`).join(', ');
   return {
     name: 'reconcile-clean',
     ok: report.ok,
     detail: report.ok
       ? `Temporal/ledger: ${rows}; effects within bounds`
-      : `${report.discrepancies.length} discrepanc${report.discrepancies.length === 1 ? 'y' : 'ies'}: ${examples(report.discrepancies.map((d) => `${d.kind}${d.effect ? ` ${d.effect}` : ''}${d.status ? ` ${d.status}` : ''}: expected ${d.expected}, found ${d.actual} (${d.detail})`))}\n${formatReport(report)}`,
+      : `${report.discrepancies.length} discrepanc${report.discrepancies.length === 1 ? 'y' : 'ies'}: ${examples(report.discrepancies.map((d) => `${d.kind}${d.source ? ` ${d.source}` : ''}${d.effect ? ` ${d.effect}` : ''}${d.status ? ` ${d.status}` : ''}: expected ${d.expected}, found ${d.actual} (${d.detail})`))}\n${formatReport(report)}`,
   };
 }
 
