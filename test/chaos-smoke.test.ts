@@ -34,7 +34,7 @@ test('C1 smoke: 30 orders, 2 worker SIGKILLs (one between an applied charge and 
   );
   assert.equal(result.observed.kills, 2);
   assert.equal(result.observed.aimedKills, 1);
-  assert.deepEqual(result.observed.effects, { charge: 30, reserve: 30, email: 30 });
+  assert.deepEqual(result.observed.effects, { charge: 30, reserve: 30, email: 30, ship: 30 });
 });
 
 test('C4 smoke: 10 keys × 10 concurrent submissions over 2 clients, a worker SIGKILLed: one execution and one effect per kind per key', async () => {

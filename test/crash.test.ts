@@ -54,6 +54,7 @@ before(async () => {
     TEMPORAL_ADDRESS: env.address,
     JOBLEDGER_TASK_QUEUE: unique('crash-tq'),
     JOBLEDGER_LEDGER_PATH: ledgerPath,
+    JOBLEDGER_JOBS_MODULE: 'examples/jobs/index.ts',
     JOBLEDGER_SERVICE_PAYMENTS_URL: sandbox.urls.payments,
     JOBLEDGER_SERVICE_INVENTORY_URL: sandbox.urls.inventory,
     JOBLEDGER_SERVICE_EMAIL_URL: sandbox.urls.email,

@@ -47,6 +47,7 @@ export const ORDER_EFFECT_STEPS: Record<string, string> = {
   charge: 'charge-payment',
   refund: 'refund-payment',
   email: 'send-receipt',
+  ship: 'notify-warehouse',
 };
 
 const isTerminal = (status: string | undefined) => status !== undefined && (TERMINAL_STATUSES as readonly string[]).includes(status);
@@ -141,7 +142,7 @@ function checkEffects(env: ChaosEnv, jobs: Map<string, JobOutcome>): { invariant
     for (const kind of Object.keys(ORDER_EFFECT_STEPS)) if (n(kind) > 1) bad.push(`${o.jobId}: ${n(kind)} ${kind} effects`);
     if (o.jobStatus === JobStatus.Completed) {
       completed += 1;
-      for (const kind of ['reserve', 'charge', 'email']) if (n(kind) !== 1) bad.push(`${o.jobId} Completed with ${n(kind)} ${kind} effects`);
+      for (const kind of ['reserve', 'charge', 'email', 'ship']) if (n(kind) !== 1) bad.push(`${o.jobId} Completed with ${n(kind)} ${kind} effects`);
       for (const kind of ['release', 'refund']) if (n(kind) !== 0) bad.push(`${o.jobId} Completed with ${n(kind)} ${kind} effects`);
     }
     if (o.jobStatus === JobStatus.Compensated && (n('release') !== n('reserve') || n('refund') !== n('charge'))) {
@@ -155,7 +156,7 @@ function checkEffects(env: ChaosEnv, jobs: Map<string, JobOutcome>): { invariant
       name: 'effects-exactly-once',
       ok: bad.length === 0,
       detail: bad.length === 0
-        ? `${effects.length} effects (${listCounts(byKind)}): at most one per (order, kind), each with its step's key; exactly one reserve, charge and email per Completed order (${completed})`
+        ? `${effects.length} effects (${listCounts(byKind)}): at most one per (order, kind), each with its step's key; exactly one reserve, charge, email and ship per Completed order (${completed})`
         : `${bad.length} violation(s): ${examples(bad)}`,
     },
   };
