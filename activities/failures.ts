@@ -187,6 +187,8 @@ export interface FailureScope {
   attempt?: number;
   /** State of the dependency's circuit breaker after the failure. */
   circuit?: string;
+  /** The dependency the step declares: the failure's dependency when the error itself names none. */
+  dependency?: string;
   /** The step's retry policy: with it, transient failures get a jittered `nextRetryDelay`. */
   retry?: StepRetryPlan;
 }
@@ -208,7 +210,7 @@ export function toApplicationFailure(err: unknown, scope: FailureScope = {}): Ap
   const details: FailureDetails = {
     errorClass,
     ...(attempt !== undefined && { attempt }),
-    ...(dependency !== undefined && { dependency }),
+    ...((dependency ?? scope.dependency) !== undefined && { dependency: dependency ?? scope.dependency }),
     ...(scope.circuit !== undefined && { circuit: scope.circuit }),
     ...(httpStatus !== undefined && { httpStatus }),
     hint: info.hint,

@@ -10,7 +10,7 @@ import { FINISH_ACTIVITY, JobStatus, PREPARE_ACTIVITY, RECORD_ACTIVITY, type Rec
 import { ERROR_CLASSES, ErrorClass } from '../common/errors';
 import { jobLogBindings } from '../common/logfields';
 import { activeTraceId } from '../core/tracing';
-import { serviceVariable } from '../core/config';
+import { serviceUrl, serviceVariable } from '../core/config';
 import { Metric } from '../common/metrics';
 import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
@@ -191,7 +191,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     signal: context.cancellationSignal,
     services: deps.services ?? {},
     service: (name: string) => {
-      const url = deps.services?.[name];
+      const url = serviceUrl(deps.services ?? {}, name);
       if (!url) throw new ServiceNotConfiguredError(name, serviceVariable(name));
       return url;
     },
@@ -206,7 +206,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     await deps.ledger.completeStep({ key, owner, result, ...(work.commit && { effect: (sql) => work.commit?.(sql, result, ctx) }) });
   } catch (err) {
     const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
-    const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }) });
+    const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }), ...(dependency !== undefined && { dependency }) });
     try {
       await deps.ledger.failStep({ key, owner, error: { message: failure.message, errorClass: failure.type } });
     } catch (ledgerErr) {

@@ -32,7 +32,7 @@ import {
   OperatorActionRejectedError,
   OperatorIdentity,
 } from './jobs';
-import { loadConfig } from '../core/config';
+import { loadConfig, servicesFrom } from '../core/config';
 import { ExitCode, UsageError, commandUsage, findCommand, isBadArguments, parseCommand, print, type Command, type Output } from '../core/commands';
 
 /**
@@ -322,7 +322,6 @@ async function reconcileCommand(values: ReturnType<typeof reconcileOptions>, out
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`--since is not a date: ${values.since}`);
   return withJobClient(async (connected, config) => {
     // The jobs module says where its jobs' effects are counted, from the services configured (JOBLEDGER_SERVICE_<NAME>_URL).
-    const { servicesFrom } = await import('../core/config');
     const app = await loadJobApp(config.JOBLEDGER_JOBS_MODULE);
     const effects = app.effects?.(servicesFrom(process.env));
     const report = await reconcile({

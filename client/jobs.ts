@@ -205,7 +205,8 @@ export class JobClient {
   async submit<S extends z.ZodType, R>(job: JobDefinition<S, R>, input: z.input<S>, opts?: SubmitOptions): Promise<SubmitResult>;
   async submit(jobType: string, input: unknown, opts?: SubmitOptions): Promise<SubmitResult>;
   async submit(job: JobDefinition | string, input: unknown, opts: SubmitOptions = {}): Promise<SubmitResult> {
-    const jobType = typeof job === 'string' ? job : job.type;
+    // The string form is the CLI's: whatever it is given is checked (an unknown or malformed type is refused by name).
+    const jobType = typeof job === 'object' && job !== null ? job.type : job;
     return inSpan('jobledger.submit', () => this.submitInSpan(jobType, input, opts));
   }
 

@@ -25,6 +25,7 @@ import { cli } from './helpers/run';
 import { withSandbox } from './helpers/sandbox';
 import { startDevServer, tempDir, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
+import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -37,7 +38,7 @@ let startedAt: Date;
 
 async function runJob(jobType: string, input: unknown): Promise<JobResult> {
   const { jobId } = await h.jobs.submit(jobType, input);
-  return env.client.workflow.getHandle(jobId).result();
+  return jobOutcome(env.client.workflow.getHandle(jobId));
 }
 
 /** Waits until visibility shows `closed` closed jobs, then reconciles (retrying while visibility settles). */
