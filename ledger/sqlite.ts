@@ -152,24 +152,6 @@ function stepFromRow(r: Row): StepRecord {
   };
 }
 
-function stepParams(s: StepRecord): Row {
-  return {
-    key: s.key,
-    job_id: s.jobId,
-    step: s.step,
-    state: s.state,
-    request_hash: s.requestHash,
-    owner: s.owner,
-    attempt: s.attempt,
-    lease_expires_at: s.leaseExpiresAt,
-    result: toJson(s.result),
-    error: toJson(s.error),
-    version: s.version,
-    created_at: s.createdAt,
-    updated_at: s.updatedAt,
-  };
-}
-
 function jobFromRow(r: Row): JobRecord {
   return {
     jobKey: r.job_key as string,
@@ -189,24 +171,16 @@ function jobFromRow(r: Row): JobRecord {
   };
 }
 
-function jobParams(j: JobRecord): Row {
-  return {
-    job_key: j.jobKey,
-    job_id: j.jobId,
-    job_type: j.jobType,
-    idempotency_key: j.idempotencyKey,
-    input_hash: j.inputHash,
-    status: j.status,
-    outcome: toJson(j.outcome),
-    submitted_by: j.submittedBy,
-    definition_version: j.definitionVersion,
-    run_id: j.runId,
-    dedupe_until: j.dedupeUntil,
-    created_at: j.createdAt,
-    updated_at: j.updatedAt,
-    version: j.version,
-  };
+/** The named parameters of a record's row: each field under its snake_case column, the `json` fields as JSON text. */
+function rowParams(record: object, json: readonly string[]): Row {
+  const row: Row = {};
+  for (const [field, value] of Object.entries(record)) {
+    row[field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = json.includes(field) ? toJson(value) : value;
+  }
+  return row;
 }
+const stepParams = (record: StepRecord): Row => rowParams(record, ['result', 'error']);
+const jobParams = (record: JobRecord): Row => rowParams(record, ['outcome']);
 
 function eventFromRow(r: Row): LedgerEvent {
   return {
