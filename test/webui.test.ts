@@ -14,7 +14,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { listJobs, buildJobQuery, type ListedJob } from '../client/list';
 import { JOB_WORKFLOW_TYPE, JobStatus } from '../common/constants';
 import { ALL_SEARCH_ATTRIBUTES, SA } from '../common/searchAttributes';
-import type { JobDefinition } from '../jobs/define';
 import { greetingJob } from '../examples/jobs/greeting';
 import { browserSkipReason, launchBrowser, screenshot, type BrowserSession } from './helpers/browser';
 import { createHarness, type Harness } from './helpers/harness';
@@ -58,7 +57,7 @@ before(async () => {
     },
   });
   uiUrl = `http://127.0.0.1:${uiPort}`;
-  h = await createHarness(env, [greetingJob as JobDefinition]);
+  h = await createHarness(env, [greetingJob]);
   running = h.worker.run();
   if (!skip) browser = await launchBrowser();
 
