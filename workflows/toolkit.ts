@@ -545,19 +545,25 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
     ...(args.parentJobId && { parentJobId: args.parentJobId }),
   });
 
-  /** Runs a planned step under `key`; on success records its result and registers its compensation. */
+  /**
+   * Runs a planned step under `key`; on success records its result and registers its compensation, both
+   * before the step stops counting as running. A permanent failure beside it that settles in the same
+   * workflow activation and finds nothing running then finds the compensation too, and unwinds the saga.
+   */
   const runPlannedStep = async (step: StepPlan, key: string, input: unknown, results: () => Record<string, unknown>, skippable: boolean) => {
     const actions = skippable ? DEAD_LETTER_ACTIONS : DEAD_LETTER_ACTIONS.filter((a) => a !== 'skip');
-    const value = await attempt(key, () => counted(() => activity(step, step.activityType, step.retry)(stepArgs(key, input, results()))), plan.sanitizedInput, actions);
-    if (value === SKIPPED) return SKIPPED;
-    state.results[key] = value;
-    const { compensation } = step;
-    if (compensation) {
-      const suffix = key.slice(step.name.length);
-      const name = `${compensation.name}${suffix}`;
-      saga.push({ name, activityType: compensation.activityType, step, retry: compensation.retry, args: () => stepArgs(name, input, { ...results(), [step.name]: value }) });
-    }
-    return value;
+    const run = async () => {
+      const value = await activity(step, step.activityType, step.retry)(stepArgs(key, input, results()));
+      state.results[key] = value;
+      const { compensation } = step;
+      if (compensation) {
+        const suffix = key.slice(step.name.length);
+        const name = `${compensation.name}${suffix}`;
+        saga.push({ name, activityType: compensation.activityType, step, retry: compensation.retry, args: () => stepArgs(name, input, { ...results(), [step.name]: value }) });
+      }
+      return value;
+    };
+    return attempt(key, () => counted(run), plan.sanitizedInput, actions);
   };
 
   const occurrences = new Map<string, number>();
