@@ -79,18 +79,21 @@ function scheduledSteps(events: HistoryEvent[]): (string | undefined)[] {
 const FORMS = [
   {
     job: orderFulfillJob,
-    // send-receipt and notify-warehouse run at the same time; the saga starts once both have ended.
-    sagaSteps: ['reserve-inventory', 'check-fraud', 'charge-payment', 'record-accounting', 'send-receipt', 'notify-warehouse', 'refund-payment', 'release-inventory'],
+    // send-receipt and notify-warehouse run at the same time; the saga starts once both have ended, and
+    // withdraws the warehouse notice first (newest first).
+    sagaSteps: ['reserve-inventory', 'check-fraud', 'charge-payment', 'record-accounting', 'send-receipt', 'notify-warehouse', 'cancel-shipment', 'refund-payment', 'release-inventory'],
+    compensated: ['cancel-shipment', 'refund-payment', 'release-inventory'],
     shipments: 1,
   },
   {
     job: orderSequentialJob,
     sagaSteps: ['reserve-inventory', 'charge-payment', 'send-receipt', 'refund-payment', 'release-inventory'],
+    compensated: ['refund-payment', 'release-inventory'],
     shipments: 0,
   },
 ] as const;
 
-for (const { job, sagaSteps, shipments } of FORMS) {
+for (const { job, sagaSteps, compensated, shipments } of FORMS) {
   test(`${job.type}: a fulfilled order applies exactly one effect per provider`, async () => {
     const orderId = unique('ord');
     const { jobId, result } = await run(job, order(orderId));
@@ -113,13 +116,13 @@ for (const { job, sagaSteps, shipments } of FORMS) {
     assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 1), 1);
   });
 
-  test(`${job.type}: a receipt that fails for good compensates refund then release, in reverse order`, async () => {
+  test(`${job.type}: a receipt that fails for good compensates newest first (warehouse notice, refund, release)`, async () => {
     const orderId = unique('ord-comp');
     sandbox.email.setFaults({ failNext: { count: 1, status: 400, type: 'invalid_recipient' } });
     const { jobId, result } = await run(job, order(orderId));
     sandbox.email.setFaults({});
     assert.equal(result.status, 'Compensated');
-    assert.deepEqual(result.compensated, ['refund-payment', 'release-inventory']);
+    assert.deepEqual(result.compensated, compensated);
     assert.equal(result.error?.step, 'send-receipt');
     assert.equal(result.error?.errorClass, 'Validation');
     const events = await historyEvents(jobId);
@@ -127,9 +130,10 @@ for (const { job, sagaSteps, shipments } of FORMS) {
     assert.equal(effectCount(sandbox, 'payments', 'refund', orderId), 1);
     assert.equal(effectCount(sandbox, 'inventory', 'release', orderId), 1);
     assert.equal(effectCount(sandbox, 'inventory', 'ship', orderId), shipments);
+    assert.equal(effectCount(sandbox, 'inventory', 'unship', orderId), shipments, 'a compensated order does not ship');
     if (shipments > 0) {
       const warehouseDone = events.findIndex((e) => e.event === 'completed' && e.step === 'notify-warehouse');
-      const refundScheduled = events.findIndex((e) => e.event === 'scheduled' && e.step === 'refund-payment');
+      const refundScheduled = events.findIndex((e) => e.event === 'scheduled' && e.step === 'cancel-shipment');
       assert.ok(warehouseDone >= 0 && warehouseDone < refundScheduled, 'the saga waited for the warehouse notice running beside the receipt');
     }
   });

@@ -9,7 +9,8 @@
  * Each downstream call carries the step's ledger key as its `Idempotency-Key`, so a crash between the
  * provider applying the effect and the ledger recording it still leaves exactly one effect. The accounting
  * entry is a local write committed in the same transaction as the step's ledger completion. Inventory and
- * payment have compensations with their own keys (`release-inventory`, `refund-payment`), run newest-first
+ * payment have compensations with their own keys (`release-inventory`, `refund-payment`), and so does the
+ * warehouse notice (`cancel-shipment`), run newest-first
  * when a later step fails for good, a fraud check refuses the order, or the approval is rejected.
  */
 import { z } from 'zod';
@@ -113,10 +114,17 @@ export const sendReceipt = defineStep({
 export const notifyWarehouse = defineStep({
   name: 'notify-warehouse',
   dependency: 'inventory',
+  reversible: true,
   startToCloseTimeout: '10s',
   skippable: true,
   run: (ctx: StepContext<{ orderId: string; reservation: Reservation }>) =>
     call<{ id: string }>(ctx, 'inventory', '/shipments', { orderId: ctx.input.orderId, reservationId: ctx.input.reservation.id }),
+  // A compensated order must not ship: the warehouse's request is withdrawn.
+  compensate: {
+    name: 'cancel-shipment',
+    dependency: 'inventory',
+    run: (ctx) => call(ctx, 'inventory', '/shipment-cancellations', { shipmentId: ctx.result.id }),
+  },
 });
 
 export const recordAccounting = defineStep({

@@ -1,7 +1,8 @@
 /**
  * Inventory provider operations: `POST /reservations` (effect `reserve`),
- * `POST /releases` (effect `release`) and `POST /shipments` (effect `ship`: the
- * warehouse is told to pick and ship a reservation). SKUs starting with `OUT-` are out of
+ * `POST /releases` (effect `release`), `POST /shipments` (effect `ship`: the
+ * warehouse is told to pick and ship a reservation) and `POST /shipment-cancellations`
+ * (effect `unship`: that request is withdrawn). SKUs starting with `OUT-` are out of
  * stock: a permanent business failure (409 out_of_stock) with no effect.
  */
 import { z } from 'zod';
@@ -71,4 +72,20 @@ export const createShipment = defineOperation({
   },
 });
 
-export const inventoryOperations: Operation[] = [createReservation, createRelease, createShipment];
+const shipmentCancellationSchema = z.strictObject({
+  shipmentId: z.string().min(1).max(200),
+});
+
+export const cancelShipment = defineOperation({
+  path: '/shipment-cancellations',
+  kind: 'unship',
+  schema: shipmentCancellationSchema,
+  execute(input, ctx) {
+    const shipment = ctx.findEffect('ship', input.shipmentId);
+    if (!shipment) throw new BusinessError(404, 'not_found', `No such shipment: ${input.shipmentId}`);
+    const cancellation = { id: ctx.id('usp_'), shipmentId: input.shipmentId, orderId: shipment.orderId, status: 'cancelled' };
+    return { body: cancellation, effect: { orderId: shipment.orderId, data: cancellation } };
+  },
+});
+
+export const inventoryOperations: Operation[] = [createReservation, createRelease, createShipment, cancelShipment];
