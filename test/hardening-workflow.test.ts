@@ -319,7 +319,7 @@ test('a step whose downstream service is not configured fails once as Configurat
   assert.deepEqual(await settle(handle), { status: 'DeadLettered', workflowStatus: 'RUNNING' });
   const failure = await h.jobs.diagnose(jobId);
   assert.equal(failure?.errorClass, 'Configuration');
-  assert.match(failure?.message ?? '', /JOBLEDGER_LEDGERLESS_URL/);
+  assert.match(failure?.message ?? '', /JOBLEDGER_SERVICE_LEDGERLESS_URL/);
   assert.equal(failure?.rootCause.dependency, 'ledgerless');
   assert.equal(attempts.byKey.get(`${jobId}/call`), 1, 'a missing setting is not retried');
   await h.jobs.act(jobId, { action: 'abandon', operator: 'alice@ops', reason: 'no such service here' });

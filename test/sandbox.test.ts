@@ -242,7 +242,7 @@ test('out-of-stock reservation gets 409 out_of_stock, no effect, and the outcome
   const again = await post(sb.urls.inventory, '/reservations', body, 'k-oos');
   assert.equal(again.status, 409);
   assert.equal(again.replayed, true);
-  assert.deepEqual(sb.inventory.stats().byKind, { reserve: 0, release: 0 });
+  assert.deepEqual(sb.inventory.stats().byKind, { reserve: 0, release: 0, ship: 0, unship: 0 });
 });
 
 test('reserve then release; releasing an unknown reservation gets 404', async (t) => {
@@ -261,7 +261,7 @@ test('reserve then release; releasing an unknown reservation gets 404', async (t
   const unknown = await post(sb.urls.inventory, '/releases', { reservationId: 'res_nope' }, 'k-rel-2');
   assert.equal(unknown.status, 404);
   assert.equal(unknown.json.error.type, 'not_found');
-  assert.deepEqual(sb.inventory.stats().byKind, { reserve: 1, release: 1 });
+  assert.deepEqual(sb.inventory.stats().byKind, { reserve: 1, release: 1, ship: 0, unship: 0 });
   assert.deepEqual(
     sb.inventory.listEffects({ orderId: 'order-3' }).map((e) => e.kind),
     ['reserve', 'release'],

@@ -45,12 +45,12 @@ test('a job that retried once is one trace: submit, start, workflow run and both
   const traceId = root.spanContext().traceId;
   const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
   const names = inTrace.map((s) => s.name);
-  assert.ok(names.includes('StartWorkflow:jobWorkflow'), names.join(', '));
-  assert.ok(names.includes('RunWorkflow:jobWorkflow'), names.join(', '));
+  assert.ok(names.includes('StartWorkflow:test.flaky'), names.join(', '));
+  assert.ok(names.includes('RunWorkflow:test.flaky'), names.join(', '));
   assert.ok(names.includes('StartActivity:test.flaky:wobble'), names.join(', '));
   assert.equal(names.filter((n) => n === 'RunActivity:test.flaky:wobble').length, 2, 'both attempts in the same trace');
   const byId = new Map(inTrace.map((s) => [s.spanContext().spanId, s]));
-  const start = inTrace.find((s) => s.name === 'StartWorkflow:jobWorkflow')!;
+  const start = inTrace.find((s) => s.name === 'StartWorkflow:test.flaky')!;
   assert.equal(start.parentSpanId, root.spanContext().spanId, 'the workflow start is a child of the submit');
   for (const attempt of inTrace.filter((s) => s.name === 'RunActivity:test.flaky:wobble')) {
     assert.equal(byId.get(attempt.parentSpanId!)?.name, 'StartActivity:test.flaky:wobble', 'each attempt hangs off the activity start');

@@ -519,6 +519,8 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
         const action = await park(failure, plan.deadLetter);
         if (action.action === 'abandon' || action.action === 'compensate') throw end(action.action, failure);
         if (action.action === 'skip') {
+          // What the unit's result would have been says who skipped it, in the state query and the job's results.
+          state.results[name] = { skipped: true, by: action.operator };
           mark(JobStatus.Running);
           return SKIPPED;
         }
@@ -723,8 +725,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   const childResults: unknown[] = [];
   const runListedSteps = async (): Promise<undefined> => {
     for (const step of plan.steps) {
-      const value = await runPlannedStep(step, step.name, plan.input, () => ({ ...state.results }), true);
-      if (value === SKIPPED) state.results[step.name] = { skipped: true, by: state.actions.at(-1)?.operator };
+      await runPlannedStep(step, step.name, plan.input, () => ({ ...state.results }), true);
     }
     const { children } = plan;
     if (!children) return undefined;
@@ -740,7 +741,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
       return childResults;
     };
     const value = await attempt('children', fanOut, plan.sanitizedInput, DEAD_LETTER_ACTIONS);
-    state.results.children = value === SKIPPED ? { skipped: true, by: state.actions.at(-1)?.operator } : value;
+    if (value !== SKIPPED) state.results.children = value;
     return undefined;
   };
 
