@@ -94,6 +94,7 @@ for (const job of [orderFulfillJob, orderSequentialJob]) {
     const { jobId, result } = await parkThenAct(job.type, order(orderId), { step: 'send-receipt', errorClass: 'DependencyUnavailable' }, 'skip');
     sandbox.email.setFaults({});
     assert.equal(result.status, 'Completed');
+    assert.deepEqual(result.results['send-receipt'], { skipped: true, by: 'alice@ops' }, 'the result says who skipped the step');
     assert.equal(callsOf('email', `${jobId}/send-receipt`), 5, 'all 5 attempts were spent before the job parked');
     assert.equal(effectCount(sandbox, 'email', 'email', orderId), 0);
     assert.equal(effectCount(sandbox, 'payments', 'charge', orderId), 1);
