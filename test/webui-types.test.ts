@@ -12,9 +12,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JobStatus } from '../common/constants';
-import { ALL_SEARCH_ATTRIBUTES } from '../common/searchAttributes';
 import { jobs } from '../examples/jobs';
 import { orderFulfillJob } from '../examples/jobs/order';
 import { greetingJob } from '../examples/jobs/greeting';
@@ -23,7 +22,7 @@ import { order } from './fixtures/orders';
 import { browserSkipReason, launchBrowser, screenshot, type BrowserSession } from './helpers/browser';
 import { startHarness, type RunningHarness } from './helpers/harness';
 import { withSandbox } from './helpers/sandbox';
-import { freePort, resolveExecutable, ROOT, testLogger, unique } from './helpers/servers';
+import { ROOT, startDevServerWithUi, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 
 const SHOTS = join(ROOT, 'artifacts/webui');
@@ -58,19 +57,7 @@ async function waitForStatus(jobId: string, status: string): Promise<void> {
 }
 
 before(async () => {
-  testLogger(); // installs the SDK Runtime before the dev server starts one of its own
-  const uiPort = await freePort();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: resolveExecutable('cli'),
-      ip: '127.0.0.1',
-      ui: true,
-      uiPort,
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      log: { format: 'json', level: 'error' },
-    },
-  });
-  uiUrl = `http://127.0.0.1:${uiPort}`;
+  ({ env, uiUrl } = await startDevServerWithUi());
   sandbox = await withSandbox();
   h = await startHarness(env, jobs, { services: sandbox.urls });
   if (!skip) browser = await launchBrowser();

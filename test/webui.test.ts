@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { listJobs, buildJobQuery, type ListedJob } from '../client/list';
 import { JOB_WORKFLOW_TYPE, JobStatus } from '../common/constants';
-import { ALL_SEARCH_ATTRIBUTES, SA } from '../common/searchAttributes';
+import { SA } from '../common/searchAttributes';
 import { greetingJob } from '../examples/jobs/greeting';
 import { browserSkipReason, launchBrowser, screenshot, type BrowserSession } from './helpers/browser';
 import { createHarness, type Harness } from './helpers/harness';
-import { freePort, resolveExecutable, ROOT, testLogger, unique } from './helpers/servers';
+import { ROOT, startDevServerWithUi, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 import { jobOutcome } from '../client/outcome';
 
@@ -44,19 +44,7 @@ const ids = {
 };
 
 before(async () => {
-  testLogger();
-  const uiPort = await freePort();
-  env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: resolveExecutable('cli'),
-      ip: '127.0.0.1',
-      ui: true,
-      uiPort,
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      log: { format: 'json', level: 'error' },
-    },
-  });
-  uiUrl = `http://127.0.0.1:${uiPort}`;
+  ({ env, uiUrl } = await startDevServerWithUi());
   h = await createHarness(env, [greetingJob]);
   running = h.worker.run();
   if (!skip) browser = await launchBrowser();

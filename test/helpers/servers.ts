@@ -57,6 +57,23 @@ export function startDevServer(): Promise<TestWorkflowEnvironment> {
   });
 }
 
+/** A dev server with its Web UI on a free 127.0.0.1 port; `uiUrl` is the UI's base URL. */
+export async function startDevServerWithUi(): Promise<{ env: TestWorkflowEnvironment; uiUrl: string }> {
+  testLogger();
+  const uiPort = await freePort();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: resolveExecutable('cli'),
+      ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      log: { format: 'json', level: 'error' },
+    },
+  });
+  return { env, uiUrl: `http://127.0.0.1:${uiPort}` };
+}
+
 /** The time-skipping server, with the project's search attributes added through its operator service. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
   testLogger();
