@@ -116,7 +116,7 @@ for (const { job, sagaSteps, compensated, shipments } of FORMS) {
     assert.equal(await waitForCount(env.client, `WorkflowId="${jobId}"`, 1), 1);
   });
 
-  test(`${job.type}: a receipt that fails for good compensates newest first (warehouse notice, refund, release)`, async () => {
+  test(`${job.type}: a receipt that fails for good compensates newest first (${compensated.join(', ')})`, async () => {
     const orderId = unique('ord-comp');
     sandbox.email.setFaults({ failNext: { count: 1, status: 400, type: 'invalid_recipient' } });
     const { jobId, result } = await run(job, order(orderId));
