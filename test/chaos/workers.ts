@@ -28,9 +28,12 @@ export interface PoolWorker {
   process: Tracked;
 }
 
-/** The parent's environment without the project's settings (and without node's test-runner marker). */
+/**
+ * The parent's environment without the project's settings (and without node's test-runner marker), plus
+ * the example jobs module every chaos process (worker or CLI) loads.
+ */
 export function cleanBaseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { JOBLEDGER_JOBS_MODULE: JOBS_MODULE };
   for (const [name, value] of Object.entries(process.env)) {
     if (/^JOBLEDGER_/.test(name) || /^TEMPORAL_(ADDRESS|NAMESPACE|UI_URL|CLI)$/.test(name) || name === 'NODE_TEST_CONTEXT') continue;
     env[name] = value;
@@ -56,7 +59,7 @@ export class WorkerPool {
       const identity = `chaos-w${this.counter}`;
       const process = startProcess(identity, globalThis.process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         cwd: ROOT,
-        env: { ...cleanBaseEnv(), JOBLEDGER_JOBS_MODULE: JOBS_MODULE, ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
+        env: { ...cleanBaseEnv(), ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
         logFile: join(this.options.logDir, `${identity}.log`),
         ...as,
       });
