@@ -5,7 +5,6 @@
  * while another process holds the ledger's write lock; a corrupt ledger makes the CLI fail naming its path.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,76 +16,13 @@ import { JobRegistry } from '../jobs/registry';
 import { openLedger } from '../ledger';
 import { order } from './fixtures/orders';
 import { cli } from './helpers/run';
-import { ROOT, startDevServer, tempDir, testLogger, unique } from './helpers/servers';
+import { alive, line, parsed, started, startProcess, until, type Proc } from './helpers/process';
+import { startDevServer, tempDir, testLogger, unique } from './helpers/servers';
 import { waitForCount } from './helpers/visibility';
 import { jobOutcome } from '../client/outcome';
 
 let env: TestWorkflowEnvironment;
-/** Every process this file started (children, and workers found through their own log line), by PID. */
-const started = new Set<number>();
 
-interface Proc {
-  child: ChildProcess;
-  /** Stdout, split into lines as they arrive. */
-  lines: string[];
-  /** Resolves with the exit code (null if killed by a signal) once the process ended and its stdout closed. */
-  exited: Promise<number | null>;
-  /** Resolves when the process itself ended, even if a process it left behind still holds its stdout. */
-  ended: Promise<void>;
-}
-
-function startProcess(command: string, args: string[], extraEnv: NodeJS.ProcessEnv): Proc {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
-  started.add(child.pid!);
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const parts = (partial + chunk.toString('utf8')).split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => {
-      if (partial) lines.push(partial);
-      resolve(code);
-    }),
-  );
-  const ended = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { child, lines, exited, ended };
-}
-
-function parsed(lines: string[]): Record<string, any>[] {
-  return lines.map((line) => JSON.parse(line) as Record<string, any>);
-}
-
-/** The parsed line with this message, once it has been written. */
-function line(proc: Proc, msg: string): Record<string, any> | undefined {
-  for (const text of proc.lines) {
-    if (!text.includes(msg)) continue;
-    const entry = JSON.parse(text) as Record<string, any>;
-    if (entry.msg === msg) return entry;
-  }
-  return undefined;
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function workerEnv(name: string): NodeJS.ProcessEnv {
   const dir = tempDir();
