@@ -123,7 +123,7 @@ export async function recordEvent(deps: ActivityDeps, args: RecordArgs): Promise
 interface GuardedWork {
   name: string;
   run(ctx: StepContext<unknown>): Promise<unknown>;
-  commit?(sql: SqlHandle, result: unknown, ctx: StepContext<unknown>): void;
+  commit?(sql: SqlHandle, result: unknown, ctx: StepContext<unknown>): void | Promise<void>;
   dependency?: string;
   /** Its retry policy, for the jittered delay of the next attempt. */
   retry: StepRetryPlan;
@@ -203,7 +203,7 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
     result =
       (await (breaker && dependency ? breaker.run(dependency, () => work.run(ctx), { isFailure: countsAgainstDependency }) : work.run(ctx))) ??
       null;
-    await deps.ledger.completeStep({ key, owner, result, ...(work.commit && { effect: (sql) => work.commit?.(sql, result, ctx) }) });
+    await deps.ledger.completeStep({ key, owner, result, ...(work.commit && { effect: async (sql) => work.commit?.(sql, result, ctx) }) });
   } catch (err) {
     const circuit = breaker && dependency ? breaker.state(dependency) : undefined;
     const failure = toApplicationFailure(err, { attempt: info.attempt, retry: work.retry, ...(circuit && { circuit }), ...(dependency !== undefined && { dependency }) });

@@ -82,9 +82,10 @@ export interface StepDefinition<I, O = unknown> {
   reversible?: boolean;
   /**
    * A local database write that commits in the same transaction as the step's ledger completion, so the
-   * effect and its record exist together or not at all. Default none.
+   * effect and its record exist together or not at all. Await each `sql` call (PostgreSQL answers
+   * asynchronously); write parameters as `?`. Default none.
    */
-  commit?(sql: SqlHandle, result: O, ctx: StepContext<I>): void;
+  commit?(sql: SqlHandle, result: O, ctx: StepContext<I>): void | Promise<void>;
   /** How to undo this step when a later step fails for good. Default none (nothing to undo). */
   compensate?: CompensationDefinition<I, O>;
   /**

@@ -9,10 +9,14 @@
 import type { RecordedStatus } from '../common/constants';
 import type { JobRecord, LedgerEvent, NewLedgerEvent, StepRecord } from './types';
 
-/** A minimal SQL handle for a caller's local effect, bound to the open transaction. */
+/**
+ * A minimal SQL handle for a caller's local effect, bound to the open transaction. Parameters are written
+ * `?` in both backends (PostgreSQL's handle numbers them `$1..$n`). Await every call: on SQLite the
+ * statement has run when the call returns, on PostgreSQL only when its Promise settles.
+ */
 export interface SqlHandle {
-  run(sql: string, params?: unknown[]): void;
-  all(sql: string, params?: unknown[]): Record<string, unknown>[];
+  run(sql: string, params?: unknown[]): Promise<void>;
+  all(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
 }
 
 export interface EventQuery {

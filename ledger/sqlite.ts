@@ -478,8 +478,8 @@ export class SqliteLedgerBackend implements LedgerBackend {
       return st;
     };
     return {
-      run: (sql, params = []) => void prepared(sql).run(...params),
-      all: (sql, params = []) => prepared(sql).all(...params) as Row[],
+      run: async (sql, params = []) => void prepared(sql).run(...params),
+      all: async (sql, params = []) => prepared(sql).all(...params) as Row[],
     };
   }
 }

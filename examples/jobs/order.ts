@@ -133,14 +133,14 @@ export const recordAccounting = defineStep({
     const { charge } = ctx.input;
     return { entryKey: ctx.stepKey, orderId: ctx.input.orderId, chargeId: charge.id, amount: charge.amount, currency: charge.currency };
   },
-  commit: (sql, entry) => {
-    sql.run(
+  commit: async (sql, entry) => {
+    await sql.run(
       `CREATE TABLE IF NOT EXISTS accounting_entries (
          entry_key TEXT PRIMARY KEY, order_id TEXT NOT NULL, charge_id TEXT NOT NULL,
          amount INTEGER NOT NULL, currency TEXT NOT NULL)`,
       [],
     );
-    sql.run('INSERT INTO accounting_entries (entry_key, order_id, charge_id, amount, currency) VALUES (?, ?, ?, ?, ?)', [
+    await sql.run('INSERT INTO accounting_entries (entry_key, order_id, charge_id, amount, currency) VALUES (?, ?, ?, ?, ?)', [
       entry.entryKey,
       entry.orderId,
       entry.chargeId,
