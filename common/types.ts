@@ -62,6 +62,14 @@ export interface JobPlan {
   children?: { jobType: string; inputs: unknown[] };
 }
 
+/**
+ * What prepare answers for a run that repeats a scheduled time slot that has already ended (a backfill or
+ * trigger of a slot that ran): the recorded run. The new run then closes at once with that status, no step run.
+ */
+export interface DuplicateRun {
+  duplicateOf: { jobId: string; status: string; runId: string | null };
+}
+
 /** Operator actions on a dead-lettered job. */
 export const DEAD_LETTER_ACTIONS = ['retry', 'skip', 'compensate', 'abandon'] as const;
 /** Decisions on a job waiting for a person (`job.approval`). */
@@ -130,6 +138,8 @@ export interface JobResult<R = unknown> {
   compensated?: string[];
   /** The failure that ended the job, when it did not complete. */
   error?: { message: string; errorClass?: string; step: string };
+  /** Set when this run repeated a scheduled slot that had already ended: the run that did the work. Nothing ran. */
+  duplicateOf?: { runId: string | null };
 }
 
 /** Arguments of the record step: an event for the job's ledger trail. */

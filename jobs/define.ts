@@ -10,6 +10,7 @@ import type { Duration } from '@temporalio/common';
 import type { StepDefinition, StepRetry } from '../activities/step';
 import type { DeadLetterPlan, StepPlan, StepRetryPlan } from '../common/types';
 import type { JobToolkit } from '../workflows/toolkit';
+import type { JobSchedule } from './schedule';
 import { DEFAULT_PARKING_MS } from '../common/constants';
 
 export type { CompensationContext, CompensationDefinition, StepContext, StepDefinition, StepRetry } from '../activities/step';
@@ -57,6 +58,12 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
   children?: { jobType: string; inputs(input: z.infer<S>): unknown[] };
   /** Dead-letter policy: how long a parked job waits for an operator, then what happens. Default 7 days, then abandon. */
   deadLetter?: { timeout?: Duration; onTimeout?: 'abandon' | 'compensate' };
+  /**
+   * Runs the job on a recurring schedule (a Temporal Schedule, see jobs/schedule.ts): `every` and/or `cron`, with
+   * the input of every run. Each run's idempotency key is `sched.<schedule id>-<scheduled time>`, so no time slot
+   * runs twice. Default none.
+   */
+  schedule?: JobSchedule<z.input<S>>;
 }
 
 export const DEFAULT_RETRY = {

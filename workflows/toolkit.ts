@@ -45,6 +45,7 @@ import {
   PREPARE_ACTIVITY,
   RECORD_ACTIVITY,
   childKey,
+  isTerminal,
   jobIdFor,
 } from '../common/constants';
 import { ERROR_CLASSES, ErrorClass, PERMANENT_CLASSES } from '../common/errors';
@@ -58,6 +59,7 @@ import {
   DEAD_LETTER_ACTIONS,
   OPERATOR_ACTIONS,
   type DeadLetterPlan,
+  type DuplicateRun,
   type FailureContext,
   type FinishArgs,
   type JobArgs,
@@ -117,7 +119,7 @@ export interface JobToolkit<I> {
 export type JobBody = (job: JobToolkit<never>, input: never) => Promise<unknown>;
 
 type LedgerActivities = {
-  [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan>;
+  [PREPARE_ACTIVITY]: (args: JobArgs) => Promise<JobPlan | DuplicateRun>;
   [FINISH_ACTIVITY]: (args: FinishArgs) => Promise<void>;
   [RECORD_ACTIVITY]: (args: RecordArgs) => Promise<void>;
 };
@@ -445,6 +447,16 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   };
 
   /**
+   * A run that repeats a scheduled slot that has already ended (a backfill or trigger of it): it closes at
+   * once as the slot's recorded run ended, with no step run and nothing written to the ledger.
+   */
+  const duplicateRun = ({ duplicateOf }: DuplicateRun): JobResult => {
+    if (isTerminal(duplicateOf.status)) mark(duplicateOf.status);
+    log.info('scheduled slot already ran; this run does nothing', { ...fields({ outcome: 'deduplicated' }), duplicate_of_run_id: duplicateOf.runId });
+    return { jobId, status: duplicateOf.status, results: {}, duplicateOf: { runId: duplicateOf.runId } };
+  };
+
+  /**
    * Validates the job and records it in the ledger. Invalid input (or a key recorded with another input)
    * fails the job for good (`Failed`); any other failure (the ledger unavailable, locked or corrupt) is infrastructure: the job parks at
    * `prepare`, where an operator retries it once the ledger is repaired, and its key is never burnt.
@@ -452,7 +464,9 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   const prepareJob = async (): Promise<JobPlan | JobResult> => {
     for (;;) {
       try {
-        return await prepare(args);
+        const prepared = await prepare(args);
+        if ('duplicateOf' in prepared) return duplicateRun(prepared);
+        return prepared;
       } catch (err) {
         const facts = factsOf(err);
         if (isPermanent(facts.errorClass)) {
