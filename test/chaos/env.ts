@@ -17,6 +17,7 @@ import { mulberry32 } from '../../examples/sandbox/provider';
 import { DevServer } from './devserver';
 import { onCleanup } from './processes';
 import { WorkerPool } from './workers';
+import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 
 /** The circuit-breaker file every worker of the pool shares (JOBLEDGER_BREAKER_PATH), under the env's dir. */
 const BREAKER_FILE = 'breakers.db';
@@ -24,6 +25,8 @@ const BREAKER_FILE = 'breakers.db';
 export interface ChaosEnvOptions {
   /** Seed of the scenario's PRNG (`env.random`). */
   seed: number;
+  /** `separate`: the ledger and breakers in a throwaway PostgreSQL server, each worker in a directory of its own. */
+  hosts?: 'separate';
   /** Progress lines (stderr on the command line, silent in tests). Default: none. */
   log?: (line: string) => void;
 }
@@ -45,8 +48,10 @@ export class ChaosEnv {
     readonly main: ConnectedJobClient,
     readonly workers: WorkerPool,
     readonly taskQueue: string,
+    /** The ledger: a SQLite file path, or a PostgreSQL URL when the hosts are separate. */
     readonly ledgerPath: string,
     private readonly options: ChaosEnvOptions,
+    private readonly postgres?: RunningPostgres,
   ) {
     this.random = mulberry32(options.seed);
     this.clients.push(main);
@@ -56,19 +61,24 @@ export class ChaosEnv {
     const dir = mkdtempSync(join(tmpdir(), 'jobledger-chaos-'));
     const logDir = join(dir, 'logs');
     mkdirSync(logDir);
-    const parts: { server?: DevServer; sandbox?: Sandbox; main?: ConnectedJobClient } = {};
+    const parts: { server?: DevServer; sandbox?: Sandbox; main?: ConnectedJobClient; postgres?: RunningPostgres } = {};
     try {
       parts.server = await DevServer.start(logDir);
       parts.sandbox = await startSandbox({ dir: join(dir, 'sandbox'), seed: options.seed });
       const taskQueue = 'chaos';
-      const ledgerPath = join(dir, 'ledger.db');
+      const separate = options.hosts === 'separate';
+      if (separate) parts.postgres = await startPostgres({ logFile: join(logDir, 'postgres.log') });
+      const ledgerPath = parts.postgres?.url ?? join(dir, 'ledger.db');
       parts.main = await connectClient(parts.server.address, taskQueue, ledgerPath);
+      // Separate hosts share the PostgreSQL ledger and breakers; one host shares its files.
+      const stores: Record<string, string> = parts.postgres
+        ? { JOBLEDGER_LEDGER_URL: parts.postgres.url, JOBLEDGER_BREAKER_URL: parts.postgres.url }
+        : { JOBLEDGER_LEDGER_PATH: ledgerPath, JOBLEDGER_BREAKER_PATH: join(dir, BREAKER_FILE) };
       const workerEnv = {
         TEMPORAL_ADDRESS: parts.server.address,
         TEMPORAL_NAMESPACE: 'default',
         JOBLEDGER_TASK_QUEUE: taskQueue,
-        JOBLEDGER_LEDGER_PATH: ledgerPath,
-        JOBLEDGER_BREAKER_PATH: join(dir, BREAKER_FILE),
+        ...stores,
         JOBLEDGER_SERVICE_PAYMENTS_URL: parts.sandbox.urls.payments,
         JOBLEDGER_SERVICE_INVENTORY_URL: parts.sandbox.urls.inventory,
         JOBLEDGER_SERVICE_EMAIL_URL: parts.sandbox.urls.email,
@@ -77,8 +87,8 @@ export class ChaosEnv {
         LOG_LEVEL: 'warn',
       };
       let note: (what: string) => void = () => {};
-      const workers = new WorkerPool({ env: workerEnv, logDir, client: parts.main.client, taskQueue, note: (what) => note(what) });
-      const env = new ChaosEnv(dir, parts.server, parts.sandbox, parts.main, workers, taskQueue, ledgerPath, options);
+      const workers = new WorkerPool({ env: workerEnv, logDir, client: parts.main.client, taskQueue, note: (what) => note(what), ...(separate && { hostsDir: join(dir, 'hosts') }) });
+      const env = new ChaosEnv(dir, parts.server, parts.sandbox, parts.main, workers, taskQueue, ledgerPath, options, parts.postgres);
       note = (what) => env.note(what);
       env.unregister = onCleanup(() => env.close());
       return env;
@@ -86,6 +96,7 @@ export class ChaosEnv {
       await parts.main?.close().catch(() => {});
       await parts.sandbox?.stop().catch(() => {});
       await parts.server?.stop().catch(() => {});
+      await parts.postgres?.stop().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
@@ -124,6 +135,7 @@ export class ChaosEnv {
     await Promise.allSettled(this.clients.map((c) => c.close()));
     await this.sandbox.stop().catch(() => {});
     await this.server.stop();
+    await this.postgres?.stop();
     if (keepLogsIn) {
       mkdirSync(keepLogsIn, { recursive: true });
       cpSync(join(this.dir, 'logs'), keepLogsIn, { recursive: true });
@@ -132,12 +144,12 @@ export class ChaosEnv {
   }
 }
 
-async function connectClient(address: string, taskQueue: string, ledgerPath: string): Promise<ConnectedJobClient> {
+async function connectClient(address: string, taskQueue: string, ledger: string): Promise<ConnectedJobClient> {
   const config = loadConfig({
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: 'default',
     JOBLEDGER_TASK_QUEUE: taskQueue,
-    JOBLEDGER_LEDGER_PATH: ledgerPath,
+    ...(/^postgres(ql)?:\/\//.test(ledger) ? { JOBLEDGER_LEDGER_URL: ledger } : { JOBLEDGER_LEDGER_PATH: ledger }),
     JOBLEDGER_SUBMITTED_BY: 'chaos-driver',
     LOG_LEVEL: 'silent',
   });

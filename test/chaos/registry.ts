@@ -14,8 +14,9 @@ import { c4DuplicateFlood } from './scenarios/c4-duplicate-flood';
 import { c5HostileInputs } from './scenarios/c5-hostile-inputs';
 import { c6LedgerFaults } from './scenarios/c6-ledger-faults';
 import { c7ChildFailures } from './scenarios/c7-child-failures';
+import { c8SeparateHosts } from './scenarios/c8-separate-hosts';
 
-export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c3DownstreamOutage, c4DuplicateFlood, c5HostileInputs, c6LedgerFaults, c7ChildFailures];
+export const SCENARIOS: readonly ChaosScenario[] = [c1WorkerKills, c2ServerRestart, c3DownstreamOutage, c4DuplicateFlood, c5HostileInputs, c6LedgerFaults, c7ChildFailures, c8SeparateHosts];
 
 /** The scenario with this id (case-insensitive); throws naming the known ids. */
 export function getScenario(id: string): ChaosScenario {

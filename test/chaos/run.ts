@@ -82,7 +82,7 @@ export async function runScenario(scenario: ChaosScenario, options: RunScenarioO
       timer = setTimeout(() => reject(new Error(`time limit of ${limit / 1000} s exceeded`)), limit);
     });
     const work = (async () => {
-      env = await ChaosEnv.open({ seed, log });
+      env = await ChaosEnv.open({ seed, log, ...(scenario.hosts && { hosts: scenario.hosts }) });
       const run: ScenarioRun = await scenario.run(env, params as never);
       result.workload = run.workload;
       result.faults = run.faults;

@@ -44,6 +44,12 @@ export interface ChaosScenario<P extends ScenarioParams = ScenarioParams> {
   smoke: P;
   /** How long the accepted jobs get to settle after `run` returns, in ms (a param named `settleMs` wins). */
   settleMs?: number;
+  /**
+   * The world as separate hosts: a throwaway PostgreSQL server holds the ledger and the breakers, and
+   * every worker runs in a working directory of its own, sharing no file with another process. Default:
+   * one host, a SQLite ledger file shared by every process.
+   */
+  hosts?: 'separate';
   /** Drives the workload and the faults on a fresh environment; must stop every loop it starts. */
   run(env: ChaosEnv, params: P): Promise<ScenarioRun>;
 }

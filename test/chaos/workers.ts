@@ -4,6 +4,7 @@
  * file. The environment is built from scratch: no inherited JOBLEDGER_* or TEMPORAL_* setting reaches a
  * worker. A worker is ready once Temporal lists its identity among the task queue's activity pollers.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { JOBS_MODULE } from '../../examples/jobs';
 import type { Client } from '@temporalio/client';
@@ -21,12 +22,17 @@ export interface WorkerPoolOptions {
   taskQueue: string;
   /** Called for notable happenings (a worker exiting on its own). */
   note: (what: string) => void;
+  /** A working directory of its own for each worker (a separate host), under this directory. Default: the repository. */
+  hostsDir?: string;
 }
 
 export interface PoolWorker {
   identity: string;
   process: Tracked;
 }
+
+/** tsx's loader by path, so that a worker can start in any working directory. */
+const TSX_LOADER = join(ROOT, 'node_modules/tsx/dist/loader.mjs');
 
 /**
  * The parent's environment without the project's settings (and without node's test-runner marker), plus
@@ -57,8 +63,11 @@ export class WorkerPool {
     for (let i = 0; i < count; i++) {
       this.counter += 1;
       const identity = `chaos-w${this.counter}`;
-      const process = startProcess(identity, globalThis.process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-        cwd: ROOT,
+      // As a separate host, the worker runs in a directory of its own, so it shares no file with another process.
+      const cwd = this.options.hostsDir ? join(this.options.hostsDir, identity) : ROOT;
+      mkdirSync(cwd, { recursive: true });
+      const process = startProcess(identity, globalThis.process.execPath, ['--import', TSX_LOADER, join(ROOT, 'workers/main.ts')], {
+        cwd,
         env: { ...cleanBaseEnv(), ...this.options.env, JOBLEDGER_WORKER_IDENTITY: identity },
         logFile: join(this.options.logDir, `${identity}.log`),
         ...as,
