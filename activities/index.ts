@@ -12,7 +12,7 @@ import { jobLogBindings } from '../common/logfields';
 import { activeTraceId } from '../core/tracing';
 import { serviceUrl, serviceVariable } from '../core/config';
 import { Metric } from '../common/metrics';
-import type { FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
+import type { DuplicateRun, FinishArgs, JobArgs, JobPlan, RecordArgs, StepArgs, StepRetryPlan } from '../common/types';
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { hashOf } from '../core/canonical';
 import type { Logger } from '../core/logging';
@@ -20,6 +20,7 @@ import { activityTypeFor, COMPENSATION_RETRY, deadLetterPlan, dedupeWindowMs, pl
 import type { StepContext, StepDefinition } from './step';
 import type { JobRegistry } from '../jobs/registry';
 import { JobValidationError, InvalidIdempotencyKeyError, resolveSubmission } from '../jobs/submission';
+import { duplicateOfSlot, scheduledKeyOf } from '../jobs/schedule';
 import { StepInProgressError, stepKey, type Ledger, type SqlHandle } from '../ledger';
 import type { CircuitBreaker } from '../resilience';
 import { classify, ServiceNotConfiguredError, toApplicationFailure } from './failures';
@@ -38,13 +39,17 @@ export interface ActivityDeps {
 
 export type ActivityFn = (args: never) => Promise<unknown>;
 
-/** Validates a job's input and returns its plan; permanent `Validation` failure on bad input. */
-export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<JobPlan> {
+/**
+ * Validates a job's input and returns its plan; permanent `Validation` failure on bad input. A run started by
+ * the job's schedule gets its key from its workflow id (jobs/schedule.ts); a second run of a slot that has
+ * already ended gets `DuplicateRun` and does nothing.
+ */
+export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<JobPlan | DuplicateRun> {
   const execution = Context.current().info.workflowExecution;
   const workflowId = execution?.workflowId;
   try {
     const definition = deps.registry.get(args.jobType);
-    const submission = resolveSubmission(definition, args.input, args.idempotencyKey, deps.registry);
+    const submission = resolveSubmission(definition, args.input, args.idempotencyKey ?? scheduledKeyOf(definition.type, workflowId), deps.registry);
     if (submission.jobId !== workflowId) {
       throw ApplicationFailure.nonRetryable(
         `workflow id '${workflowId}' does not match the job id '${submission.jobId}' of this type and key`,
@@ -54,6 +59,8 @@ export async function prepareJob(deps: ActivityDeps, args: JobArgs): Promise<Job
     // Raw starts reach the ledger here, and so do reruns under the same id (an operator's rerun of a
     // terminated child): the record names the run that is executing. The key keeps its first input.
     const known = await deps.ledger.getJobById(submission.jobId);
+    const duplicateOf = duplicateOfSlot(definition, submission.idempotencyKey, known, execution?.runId);
+    if (duplicateOf) return { duplicateOf };
     if (known && known.inputHash !== submission.inputHash) {
       throw ApplicationFailure.nonRetryable(
         `job ${submission.jobId} was recorded with another input (input hash ${known.inputHash}, this run ${submission.inputHash})`,

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
 import { dataConverterFrom, loadConfig, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
+import { connectionOptionsFrom } from '../core/cluster';
 import { createLogger, type Logger } from '../core/logging';
 import type { JobDefinition } from '../jobs/define';
 import { loadJobApp } from '../jobs/app';
@@ -24,7 +25,7 @@ export async function connectJobClient(
   config: Config,
   options: { definitions?: readonly JobDefinition[]; logger?: Logger; metrics?: MetricMeter } = {},
 ): Promise<ConnectedJobClient> {
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(connectionOptionsFrom(config));
   const dataConverter = dataConverterFrom(config);
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-client', config.JOBLEDGER_OTLP_URL);
   const client = new Client({

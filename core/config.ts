@@ -7,6 +7,7 @@ import type { DataConverter } from '@temporalio/common';
 import { dataConverterOptions } from '../codec/codec';
 import { parseKeyring } from '../codec/keys';
 import { DEFAULT_TASK_QUEUE } from '../common/constants';
+import { clusterFields, clusterIssues, ConfigError, readConfigFile } from './cluster';
 
 export const Config = z.object({
   /** Temporal frontend address. Default `127.0.0.1:7233` (the dev server of `temporal-dev.sh`). */
@@ -63,17 +64,23 @@ export const Config = z.object({
   JOBLEDGER_DEMO_LOG: z.string().min(1).default('.jobledger/demo.log'),
   /** pino level. Default `info`. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Any cluster: TLS, mTLS, API key, worker concurrency, codec and metrics endpoints, the configuration file (core/cluster.ts). */
+  ...clusterFields,
 });
 export type Config = z.infer<typeof Config>;
 
 /**
- * The configuration in `env`, with its downstream services checked too (`servicesFrom`): a `ZodError` lists
- * every invalid variable, so a worker refuses to start (exit 2) rather than fail its first step.
+ * The configuration in `env` (over the settings of `JOBLEDGER_CONFIG_FILE`, when set), with its downstream
+ * services checked too (`servicesFrom`): a `ConfigError` (a `ZodError`) lists every invalid variable, so a
+ * worker refuses to start (exit 2) rather than fail its first step.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = Config.safeParse(env);
-  const issues = [...(parsed.success ? [] : parsed.error.issues), ...serviceIssues(env)];
-  if (!parsed.success || issues.length > 0) throw new z.ZodError(issues);
+  // JOBLEDGER_CONFIG_FILE's settings first, the environment over them: a variable set in both is the environment's.
+  const file = readConfigFile(env.JOBLEDGER_CONFIG_FILE);
+  const merged: NodeJS.ProcessEnv = { ...file.values, ...env };
+  const parsed = Config.safeParse(merged);
+  const issues = [...file.issues, ...(parsed.success ? clusterIssues(parsed.data) : parsed.error.issues), ...serviceIssues(merged)];
+  if (!parsed.success || issues.length > 0) throw new ConfigError(issues);
   return parsed.data;
 }
 

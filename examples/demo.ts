@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const logPath = config.JOBLEDGER_DEMO_LOG;
   mkdirSync(dirname(logPath), { recursive: true });
   const logger = createLogger({ level: 'info', name: 'jobledger-demo' }, pino.destination({ dest: logPath, sync: true }));
-  installRuntime(config, logger);
+  await installRuntime(config, logger);
 
   const run = Date.now().toString(36);
   const sandbox = await startSandbox({ dir: join(stateDir, 'sandbox', run) });

@@ -7,6 +7,7 @@
  */
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../core/config';
+import { ConfigError } from '../core/cluster';
 import { createLogger, type Logger } from '../core/logging';
 import { installRuntime, workerFromConfig } from './worker';
 
@@ -30,7 +31,7 @@ function stopWithParent(worker: Worker, logger: Logger): void {
 }
 
 async function main(logger: Logger, config: ReturnType<typeof loadConfig>): Promise<number> {
-  installRuntime(config, logger);
+  const metrics = await installRuntime(config, logger);
   // The Runtime stops listening after the first signal; a second one (a terminal's Ctrl-C reaches both npm
   // and the worker, and npm forwards it again) must not kill the worker in the middle of its shutdown.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => logger.info({ signal }, 'stop requested'));
@@ -43,7 +44,7 @@ async function main(logger: Logger, config: ReturnType<typeof loadConfig>): Prom
         pid: process.pid,
         task_queue: config.JOBLEDGER_TASK_QUEUE,
         address: config.TEMPORAL_ADDRESS,
-        metrics: config.JOBLEDGER_METRICS_PORT > 0 ? `http://127.0.0.1:${config.JOBLEDGER_METRICS_PORT}/metrics` : 'off',
+        metrics,
       },
       'worker started',
     );
@@ -70,6 +71,7 @@ main(logger, config).then(
   },
   (err: unknown) => {
     logger.fatal({ err }, 'worker failed');
-    logger.flush(() => process.exit(1));
+    // Bad configuration found after loading (a TLS file gone, say) exits 2 like the configuration's own checks.
+    logger.flush(() => process.exit(err instanceof ConfigError ? 2 : 1));
   },
 );

@@ -16,6 +16,8 @@ import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
 import { dataConverterFrom, servicesFrom, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
+import { concurrencyFrom, connectionOptionsFrom } from '../core/cluster';
+import { bindMetrics, metricsUrl } from './metrics-port';
 import { JobsModuleError, loadJobApp } from '../jobs/app';
 import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
 
@@ -125,7 +127,7 @@ export function watchLedger(ledger: Ledger, onFailure: (err: Error) => void, int
 export async function workerFromConfig(config: Config, logger: Logger, overrides: { services?: Record<string, string> } = {}): Promise<ConfiguredWorker> {
   const app = await loadJobApp(config.JOBLEDGER_JOBS_MODULE);
   if (app.jobs.length === 0) throw new JobsModuleError('the worker has no jobs to run: set JOBLEDGER_JOBS_MODULE to the module that exports them');
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(connectionOptionsFrom(config));
   const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-worker', config.JOBLEDGER_OTLP_URL);
@@ -152,6 +154,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       ...(dataConverter && { dataConverter }),
       ...(tracing && { plugins: [tracing.plugin] }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
+      extra: concurrencyFrom(config),
     });
     // A ledger deleted or replaced under the worker: step claims already fail (DependencyUnavailable);
     // the worker also stops taking work, so its process exits and can be restarted on a good ledger.
@@ -173,16 +176,22 @@ const CORE_LOG_LEVEL = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WA
 
 /**
  * Installs the process's SDK Runtime: logs through pino, the SDK core's (Rust) own lines included (forwarded
- * at LOG_LEVEL instead of printed as coloured text), metrics on 127.0.0.1:JOBLEDGER_METRICS_PORT (0: off).
+ * at LOG_LEVEL instead of printed as coloured text), metrics on JOBLEDGER_METRICS_HOST:JOBLEDGER_METRICS_PORT (0: off)
+ * or, when that port is taken, the next free one (see workers/metrics-port.ts). Resolves to the metrics URL, or `off`.
  */
-export function installRuntime(config: Config, logger: Logger): void {
-  Runtime.install({
-    logger: new PinoSdkLogger(logger),
-    telemetryOptions: {
-      logging: { filter: { core: CORE_LOG_LEVEL[config.LOG_LEVEL], other: 'ERROR' }, forward: {} },
-      ...(config.JOBLEDGER_METRICS_PORT > 0 && {
-        metrics: { prometheus: { bindAddress: `127.0.0.1:${config.JOBLEDGER_METRICS_PORT}` } },
+export async function installRuntime(config: Config, logger: Logger): Promise<string> {
+  const port = await bindMetrics(
+    config.JOBLEDGER_METRICS_HOST,
+    config.JOBLEDGER_METRICS_PORT,
+    (bindAddress) =>
+      Runtime.install({
+        logger: new PinoSdkLogger(logger),
+        telemetryOptions: {
+          logging: { filter: { core: CORE_LOG_LEVEL[config.LOG_LEVEL], other: 'ERROR' }, forward: {} },
+          ...(bindAddress !== undefined && { metrics: { prometheus: { bindAddress } } }),
+        },
       }),
-    },
-  });
+    logger,
+  );
+  return metricsUrl(config.JOBLEDGER_METRICS_HOST, port);
 }
