@@ -4,7 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { MetricMeter } from '@temporalio/common';
-import { dataConverterFrom, loadConfig, type Config } from '../core/config';
+import { dataConverterFrom, ledgerTarget, loadConfig, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
 import { connectionOptionsFrom } from '../core/cluster';
 import { createLogger, type Logger } from '../core/logging';
@@ -35,7 +35,7 @@ export async function connectJobClient(
     ...(tracing && { plugins: [tracing.plugin] }),
   });
   // Opened at first use: commands that need Temporal only (status, list) never touch the ledger file.
-  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH, { lazy: true });
+  const ledger = openLedger(ledgerTarget(config), { lazy: true });
   const jobs = new JobClient({
     client,
     registry: new JobRegistry(options.definitions ?? (await loadJobApp(config.JOBLEDGER_JOBS_MODULE)).jobs),

@@ -23,6 +23,11 @@ export const Config = z.object({
   /** SQLite file of the circuit breakers shared by this host's workers. Default `.jobledger/breakers.db`. */
   JOBLEDGER_BREAKER_PATH: z.string().min(1).default('.jobledger/breakers.db'),
   /**
+   * PostgreSQL ledger shared by every host, `postgres://user:password@host:port/db`; when set it wins over
+   * JOBLEDGER_LEDGER_PATH. Default none (the SQLite file).
+   */
+  JOBLEDGER_LEDGER_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
+  /**
    * Payload encryption keys, JSON `{ "current": "k2", "keys": { "k1": "<base64 32 bytes>", ... } }`. When set,
    * clients and workers encrypt every payload (and failure messages) with AES-256-GCM. Default none.
    */
@@ -137,3 +142,8 @@ export function dataConverterFrom(config: Config): DataConverter | undefined {
   if (!config.JOBLEDGER_CODEC_KEYS) return undefined;
   return dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS), { allowPlaintext: config.JOBLEDGER_CODEC_ALLOW_PLAINTEXT });
 }
+/** Where the ledger lives: JOBLEDGER_LEDGER_URL (PostgreSQL) when set, else the SQLite file JOBLEDGER_LEDGER_PATH. */
+export function ledgerTarget(config: Config): string {
+  return config.JOBLEDGER_LEDGER_URL ?? config.JOBLEDGER_LEDGER_PATH;
+}
+

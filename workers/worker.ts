@@ -13,8 +13,8 @@ import { PinoSdkLogger, type Logger } from '../core/logging';
 import { assertAdmissible } from '../jobs/admission';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
-import { openLedger, type Ledger } from '../ledger';
-import { dataConverterFrom, servicesFrom, type Config } from '../core/config';
+import { openLedger, redactUrl, type Ledger } from '../ledger';
+import { dataConverterFrom, ledgerTarget, servicesFrom, type Config } from '../core/config';
 import { tracingFor } from '../core/tracing';
 import { concurrencyFrom, connectionOptionsFrom } from '../core/cluster';
 import { bindMetrics, metricsUrl } from './metrics-port';
@@ -128,7 +128,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
   const app = await loadJobApp(config.JOBLEDGER_JOBS_MODULE);
   if (app.jobs.length === 0) throw new JobsModuleError('the worker has no jobs to run: set JOBLEDGER_JOBS_MODULE to the module that exports them');
   const connection = await NativeConnection.connect(connectionOptionsFrom(config));
-  const ledger = openLedger(config.JOBLEDGER_LEDGER_PATH);
+  const ledger = openLedger(ledgerTarget(config));
   const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-worker', config.JOBLEDGER_OTLP_URL);
   let stopWatching = () => {};
@@ -161,7 +161,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
     let failure: Error | undefined;
     stopWatching = watchLedger(ledger, (err) => {
       failure = err;
-      logger.error({ err, ledger_path: config.JOBLEDGER_LEDGER_PATH }, 'ledger failed its health check; stopping the worker');
+      logger.error({ err, ledger_path: redactUrl(ledgerTarget(config)) }, 'ledger failed its health check; stopping the worker');
       if (worker.getState() === 'RUNNING') worker.shutdown();
     });
     return { worker, failure: () => failure, close };
