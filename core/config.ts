@@ -142,8 +142,8 @@ export function dataConverterFrom(config: Config): DataConverter | undefined {
   if (!config.JOBLEDGER_CODEC_KEYS) return undefined;
   return dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS), { allowPlaintext: config.JOBLEDGER_CODEC_ALLOW_PLAINTEXT });
 }
+
 /** Where the ledger lives: JOBLEDGER_LEDGER_URL (PostgreSQL) when set, else the SQLite file JOBLEDGER_LEDGER_PATH. */
 export function ledgerTarget(config: Config): string {
   return config.JOBLEDGER_LEDGER_URL ?? config.JOBLEDGER_LEDGER_PATH;
 }
-
