@@ -9,7 +9,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import type { z } from 'zod';
 import { loadJobApp } from '../jobs/app';
 import { checkDefinitions, formatViolations } from '../jobs/admission';
@@ -18,6 +18,9 @@ import { InvalidIdempotencyKeyError, JobValidationError } from '../jobs/submissi
 import { JobNotInArchiveError } from '../audit/archive';
 import { AUDIT_COMMANDS } from '../audit/cli';
 import { auditExportCommand } from './audit-export';
+import { SCHEDULE_COMMANDS } from './schedule-cli';
+import { InvalidScheduleRequestError } from './schedules';
+import { InvalidScheduleError } from '../jobs/schedule';
 import { withJobClient } from './connect';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
@@ -261,6 +264,7 @@ const COMMANDS: readonly Command[] = [
     summary: 'compare Temporal, the ledger, provider effects and the archive (exit 1 on discrepancies)',
     run: (argv, output) => reconcileCommand(reconcileOptions(argv), output),
   },
+  ...SCHEDULE_COMMANDS,
   auditExportCommand,
   ...AUDIT_COMMANDS,
 ];
@@ -347,6 +351,8 @@ export function describeError(err: unknown): { code: number; body: Record<string
   if (
     err instanceof UsageError ||
     err instanceof InvalidIdempotencyKeyError ||
+    err instanceof InvalidScheduleRequestError ||
+    err instanceof InvalidScheduleError ||
     err instanceof UnknownJobTypeError ||
     err instanceof MissingSubmitterError ||
     badArguments
@@ -359,7 +365,7 @@ export function describeError(err: unknown): { code: number; body: Record<string
       body: { ...base, jobId: err.jobId, existingInputHash: err.existingInputHash, submittedInputHash: err.submittedInputHash },
     };
   }
-  if (err instanceof WorkflowNotFoundError || err instanceof JobNotInArchiveError) return { code: ExitCode.notFound, body: base };
+  if (err instanceof WorkflowNotFoundError || err instanceof JobNotInArchiveError || err instanceof ScheduleNotFoundError) return { code: ExitCode.notFound, body: base };
   return { code: ExitCode.failure, body: base };
 }
 

@@ -69,7 +69,8 @@ export interface EnsuredSchedule {
   created: boolean;
 }
 
-function checkId(scheduleId: string): void {
+/** Throws `InvalidScheduleRequestError` unless `scheduleId` is a jobledger schedule id. */
+export function checkScheduleId(scheduleId: string): void {
   if (!SCHEDULE_ID_PATTERN.test(scheduleId)) {
     throw new InvalidScheduleRequestError(scheduleId, ['the schedule id must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit']);
   }
@@ -179,13 +180,13 @@ export class JobSchedules {
 
   /** Pauses a schedule: no run starts until `unpause`. The operator and reason become its note. */
   async pause(scheduleId: string, who: ScheduleOperator): Promise<void> {
-    checkId(scheduleId);
+    checkScheduleId(scheduleId);
     const { operator, reason } = this.operator(scheduleId, who);
     await this.options.client.schedule.getHandle(scheduleId).pause(`paused by ${operator}: ${reason}`);
   }
 
   async unpause(scheduleId: string, who: ScheduleOperator): Promise<void> {
-    checkId(scheduleId);
+    checkScheduleId(scheduleId);
     const { operator, reason } = this.operator(scheduleId, who);
     await this.options.client.schedule.getHandle(scheduleId).unpause(`unpaused by ${operator}: ${reason}`);
   }
@@ -195,7 +196,7 @@ export class JobSchedules {
    * same second is the same slot and runs nothing.
    */
   async trigger(scheduleId: string): Promise<void> {
-    checkId(scheduleId);
+    checkScheduleId(scheduleId);
     await this.options.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
   }
 
@@ -204,7 +205,7 @@ export class JobSchedules {
    * job id and does nothing again (jobs/schedule.ts, `duplicateOfSlot`).
    */
   async backfill(scheduleId: string, from: Date, to: Date): Promise<void> {
-    checkId(scheduleId);
+    checkScheduleId(scheduleId);
     const problems: string[] = [];
     if (Number.isNaN(from.getTime())) problems.push('--from is not a date');
     if (Number.isNaN(to.getTime())) problems.push('--to is not a date');
@@ -214,8 +215,13 @@ export class JobSchedules {
   }
 
   private operator(scheduleId: string, who: ScheduleOperator): z.output<typeof ScheduleOperator> {
-    const parsed = ScheduleOperator.safeParse(who);
-    if (!parsed.success) throw new InvalidScheduleRequestError(scheduleId, parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-    return parsed.data;
+    return checkScheduleOperator(scheduleId, who);
   }
+}
+
+/** The operator's identity and reason, checked: `InvalidScheduleRequestError` names every problem. */
+export function checkScheduleOperator(scheduleId: string, who: ScheduleOperator): z.output<typeof ScheduleOperator> {
+  const parsed = ScheduleOperator.safeParse(who);
+  if (!parsed.success) throw new InvalidScheduleRequestError(scheduleId, parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  return parsed.data;
 }
