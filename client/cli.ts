@@ -22,6 +22,7 @@ import { SCHEDULE_COMMANDS } from './schedule-cli';
 import { InvalidScheduleRequestError } from './schedules';
 import { InvalidScheduleError } from '../jobs/schedule';
 import { withJobClient } from './connect';
+import { doctorCommand } from './doctor';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
 import { APPROVAL_DECISIONS, DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
@@ -36,6 +37,7 @@ import {
   OperatorIdentity,
 } from './jobs';
 import { loadConfig, servicesFrom } from '../core/config';
+import { ConfigError } from '../core/cluster';
 import { ExitCode, UsageError, commandUsage, findCommand, isBadArguments, parseCommand, print, type Command, type Output } from '../core/commands';
 
 /**
@@ -265,6 +267,7 @@ const COMMANDS: readonly Command[] = [
     run: (argv, output) => reconcileCommand(reconcileOptions(argv), output),
   },
   ...SCHEDULE_COMMANDS,
+  doctorCommand,
   auditExportCommand,
   ...AUDIT_COMMANDS,
 ];
@@ -355,6 +358,7 @@ export function describeError(err: unknown): { code: number; body: Record<string
     err instanceof InvalidScheduleError ||
     err instanceof UnknownJobTypeError ||
     err instanceof MissingSubmitterError ||
+    err instanceof ConfigError ||
     badArguments
   ) {
     return { code: ExitCode.invalid, body: base };
