@@ -40,14 +40,18 @@ export function isPostgresUrl(target: string): boolean {
   return /^postgres(ql)?:\/\//i.test(target);
 }
 
-/** `url` with its password replaced by `***`, for messages and logs. Unparsable input loses everything after `://`'s credentials. */
-export function redactUrl(url: string): string {
+/**
+ * A PostgreSQL URL with its password replaced by `***`, for messages and logs (one that does not parse
+ * loses its whole user-info part); anything else, such as a SQLite path, is returned as it is.
+ */
+export function redactUrl(target: string): string {
+  if (!isPostgresUrl(target)) return target;
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(target);
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    return target.replace(/\/\/[^@/]*@/, '//***@');
   }
 }
 
