@@ -13,7 +13,7 @@ import { startCodecServer, type CodecServer } from '../codec/server';
 import { JOBS_MODULE } from '../examples/jobs';
 import { cli, type RunResult } from './helpers/run';
 import { freePort, resolveExecutable, startDevServer, tempDir, unique } from './helpers/servers';
-import { startWorkerProcess, stopWorkerProcesses, workerStarted } from './helpers/worker-procs';
+import { startWorkerProcess, stopStarted, workerStarted } from './helpers/process';
 
 const TOKEN = 'doctor-auditor-token-0123456789';
 let env: TestWorkflowEnvironment;
@@ -62,7 +62,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopWorkerProcesses();
+  await stopStarted();
   await codec?.stop();
   await Promise.all([env?.teardown(), bare?.teardown()]);
 });

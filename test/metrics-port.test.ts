@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JOBS_MODULE } from '../examples/jobs';
 import { bindMetrics, METRICS_PORT_TRIES, metricsUrl } from '../workers/metrics-port';
 import { freePort, startDevServer, tempDir, unique } from './helpers/servers';
-import { startWorkerProcess, stopWorkerProcesses, workerStarted } from './helpers/worker-procs';
+import { startWorkerProcess, stopStarted, workerStarted } from './helpers/process';
 
 let env: TestWorkflowEnvironment;
 
@@ -19,7 +19,7 @@ before(async () => {
   env = await startDevServer();
 });
 after(async () => {
-  await stopWorkerProcesses();
+  await stopStarted();
   await env?.teardown();
 });
 

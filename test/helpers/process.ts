@@ -70,3 +70,34 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A worker process: `npm run -s worker` (viaNpm) or `node --import tsx workers/main.ts`, with `env` over this process's environment. */
+export function startWorkerProcess(viaNpm: boolean, env: NodeJS.ProcessEnv): Proc {
+  return viaNpm ? startProcess('npm', ['run', '-s', 'worker'], env) : startProcess(process.execPath, ['--import', 'tsx', 'workers/main.ts'], env);
+}
+
+/** Waits for the worker's `worker started` line (and records the worker's own PID); fails if the process exits first. */
+export async function workerStarted(proc: Proc, timeoutMs = 120_000): Promise<Record<string, any>> {
+  let exited = false;
+  void proc.ended.then(() => (exited = true));
+  const entry = await until(
+    'worker started',
+    () => {
+      const startedLine = line(proc, 'worker started');
+      if (!startedLine && exited) throw new Error(`worker exited before it started:\n${proc.lines.join('\n')}`);
+      return startedLine;
+    },
+    timeoutMs,
+  );
+  if (typeof entry.pid === 'number') started.add(entry.pid);
+  return entry;
+}
+
+/** SIGTERM to every process started here that is still alive; SIGKILL to those left after `graceMs`. */
+export async function stopStarted(graceMs = 15_000): Promise<void> {
+  for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while ([...started].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  started.clear();
+}
