@@ -221,7 +221,10 @@ export async function runStep(deps: ActivityDeps, work: GuardedWork, args: StepA
       log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: ledgerErr }, 'step failure not recorded: ledger unavailable');
     }
     meter.createCounter(Metric.stepAttempts).add(1, { job_type: args.jobType, step: work.name, outcome: 'failure', error_class: failure.type ?? 'Internal' });
-    log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
+    // Cancelled (the worker's shutdown grace time ran out, or a timeout): the lease is released above, so
+    // the retry on another worker claims the step at once instead of waiting for the lease to end.
+    if (context.cancellationSignal.aborted) log.warn({ status: 'cancelled', outcome: 'lease-released', error_class: failure.type }, 'step cancelled; its lease is released');
+    else log.warn({ status: 'failed', outcome: 'error', error_class: failure.type, err: failure.message }, 'step failed');
     throw failure;
   }
   meter.createCounter(Metric.stepAttempts).add(1, { job_type: args.jobType, step: work.name, outcome: 'success', error_class: 'none' });

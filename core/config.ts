@@ -61,6 +61,12 @@ export const Config = z.object({
   JOBLEDGER_SUBMITTED_BY: z.string().min(1).optional(),
   /** Worker identity, written into step leases. Default: the SDK's `<pid>@<host>`. */
   JOBLEDGER_WORKER_IDENTITY: z.string().min(1).optional(),
+  /**
+   * Graceful shutdown (SIGTERM, SIGINT): the worker stops polling and lets its running activities finish for
+   * this many ms; those still running then are cancelled, their step leases released so that their retry
+   * starts at once on another worker. Default 30000.
+   */
+  JOBLEDGER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Trace exporter: `none`, `console` or `otlp` (OTLP over HTTP). Default `none`. */
   JOBLEDGER_TRACING: z.enum(['none', 'console', 'otlp']).default('none'),
   /** OTLP/HTTP traces endpoint. Default: the exporter's own (`http://localhost:4318/v1/traces`). */

@@ -43,9 +43,17 @@ export interface JobWorkerOptions {
   workflowsPath?: string;
   /** Extra worker options (bundles, concurrency) passed through. */
   extra?: Partial<WorkerOptions>;
+  /**
+   * How long a shutdown waits for running activities before cancelling them (their step leases are then
+   * released, see activities/index.ts). Default: the SDK's, 0 (cancel at once).
+   */
+  shutdownGraceMs?: number;
 }
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** How long cancelled activities get to record their end (release their leases) after the grace time. */
+export const SHUTDOWN_CLEANUP_MS = 15_000;
 
 /**
  * Circuit breakers shared by every worker process on this host through one SQLite file (one breaker per
@@ -83,6 +91,11 @@ export async function createJobWorker(options: JobWorkerOptions): Promise<Worker
     ...(options.identity !== undefined && { identity: options.identity }),
     ...(options.dataConverter !== undefined && { dataConverter: options.dataConverter }),
     ...(options.plugins !== undefined && { plugins: options.plugins }),
+    ...(options.shutdownGraceMs !== undefined && {
+      shutdownGraceTime: options.shutdownGraceMs,
+      // Past the grace time and the cancellations' own clean-up, the worker gives up instead of hanging.
+      shutdownForceTime: options.shutdownGraceMs + SHUTDOWN_CLEANUP_MS,
+    }),
     ...options.extra,
   });
 }
@@ -155,6 +168,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       ...(tracing && { plugins: [tracing.plugin] }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
       extra: concurrencyFrom(config),
+      shutdownGraceMs: config.JOBLEDGER_SHUTDOWN_GRACE_MS,
     });
     // A ledger deleted or replaced under the worker: step claims already fail (DependencyUnavailable);
     // the worker also stops taking work, so its process exits and can be restarted on a good ledger.
