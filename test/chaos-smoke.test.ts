@@ -1,7 +1,8 @@
 /**
  * The chaos suite at smoke size, through the same code as `npm run chaos`: C1 (workers SIGKILLed, one of
  * them between an applied charge and its ledger completion), C4 (concurrent duplicate submissions
- * with a worker killed) and C5 (hostile inputs through the SDK, the CLI and raw starts). Each runs on its
+ * with a worker killed), C5 (hostile inputs through the SDK, the CLI and raw starts) and C8 (three worker
+ * hosts on a PostgreSQL ledger, two of them killed). Each runs on its
  * own dev server, worker processes and sandbox providers, and every invariant it reports must hold.
  */
 import assert from 'node:assert/strict';
@@ -60,4 +61,15 @@ test('C5 smoke: 150 hostile inputs through the SDK, 8 through the CLI, 22 raw st
   assert.equal(result.observed.rawValidation, result.observed.rawStarts);
   assert.deepEqual(result.observed.statuses, { Failed: result.observed.rawStarts });
   assert.deepEqual(result.observed.effects, {});
+});
+
+test('C8 smoke: 40 orders on 3 worker hosts sharing only Temporal and a PostgreSQL ledger, 2 workers SIGKILLed, a second process deduplicated by the ledger', async () => {
+  const result = await smoke('C8');
+  assert.deepEqual(
+    result.invariants.map((i) => i.name),
+    ['jobs-settle', 'jobstatus-agrees-with-workflow', 'effects-exactly-once', 'ledger-agrees', 'reconcile-clean', 'all-completed', 'workers-killed', 'hosts-share-no-file', 'dedupe-across-processes', 'every-submission-acknowledged'],
+  );
+  assert.equal(result.observed.kills, 2);
+  assert.equal(result.observed.dedupedByOther, 5);
+  assert.deepEqual(result.observed.effects, { charge: 40, reserve: 40, email: 40, ship: 40 });
 });
