@@ -28,6 +28,11 @@ export const Config = z.object({
    */
   JOBLEDGER_LEDGER_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
   /**
+   * PostgreSQL database of the circuit breakers shared by every host (resilience/postgres-breaker-store.ts).
+   * Default: JOBLEDGER_LEDGER_URL when that is set, else the SQLite file JOBLEDGER_BREAKER_PATH (one host).
+   */
+  JOBLEDGER_BREAKER_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
+  /**
    * Payload encryption keys, JSON `{ "current": "k2", "keys": { "k1": "<base64 32 bytes>", ... } }`. When set,
    * clients and workers encrypt every payload (and failure messages) with AES-256-GCM. Default none.
    */
@@ -147,6 +152,11 @@ export function serviceUrl(services: Readonly<Record<string, string>>, name: str
 export function dataConverterFrom(config: Config): DataConverter | undefined {
   if (!config.JOBLEDGER_CODEC_KEYS) return undefined;
   return dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS), { allowPlaintext: config.JOBLEDGER_CODEC_ALLOW_PLAINTEXT });
+}
+
+/** Where the breakers live: JOBLEDGER_BREAKER_URL, else JOBLEDGER_LEDGER_URL, else the SQLite file JOBLEDGER_BREAKER_PATH. */
+export function breakerTarget(config: Config): string {
+  return config.JOBLEDGER_BREAKER_URL ?? config.JOBLEDGER_LEDGER_URL ?? config.JOBLEDGER_BREAKER_PATH;
 }
 
 /** Where the ledger lives: JOBLEDGER_LEDGER_URL (PostgreSQL) when set, else the SQLite file JOBLEDGER_LEDGER_PATH. */

@@ -92,7 +92,7 @@ test('the endpoint serves SDK metrics and jobledger submission, job, duration, s
 });
 
 test('circuit breaker transitions are exposed as the circuit state gauge', async () => {
-  const { breaker, close } = openBreaker(join(tempDir(), 'breakers.db'), testLogger(), { failureThreshold: 2, coolDownMs: 60_000 });
+  const { breaker, close } = await openBreaker(join(tempDir(), 'breakers.db'), testLogger(), { failureThreshold: 2, coolDownMs: 60_000 });
   try {
     assert.ok(breaker instanceof CircuitBreaker);
     breaker.onFailure('metrics-dep');

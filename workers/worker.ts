@@ -13,8 +13,9 @@ import { PinoSdkLogger, type Logger } from '../core/logging';
 import { assertAdmissible } from '../jobs/admission';
 import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
-import { openLedger, redactUrl, type Ledger } from '../ledger';
-import { dataConverterFrom, ledgerTarget, servicesFrom, type Config } from '../core/config';
+import { isPostgresUrl, openLedger, redactUrl, type Ledger } from '../ledger';
+import { breakerTarget, dataConverterFrom, ledgerTarget, servicesFrom, type Config } from '../core/config';
+import { PostgresBreakerStore } from '../resilience/postgres-breaker-store';
 import { tracingFor } from '../core/tracing';
 import { concurrencyFrom, connectionOptionsFrom } from '../core/cluster';
 import { bindMetrics, metricsUrl } from './metrics-port';
@@ -56,19 +57,26 @@ export const WORKFLOWS_PATH = require.resolve('../workflows');
 export const SHUTDOWN_CLEANUP_MS = 15_000;
 
 /**
- * Circuit breakers shared by every worker process on this host through one SQLite file (one breaker per
- * dependency; hosts do not share state). State changes are logged.
+ * Circuit breakers (one per dependency), shared by every worker on every host through PostgreSQL when
+ * `target` is a postgres:// URL, or by every worker process on this host through the SQLite file at
+ * `target`. State changes are logged.
  */
-export function openBreaker(path: string, logger: Logger, options: Omit<CircuitBreakerOptions, 'store'> = {}): { breaker: CircuitBreaker; close(): void } {
-  mkdirSync(dirname(path), { recursive: true });
-  const store = new SqliteBreakerStore(path);
+export async function openBreaker(target: string, logger: Logger, options: Omit<CircuitBreakerOptions, 'store'> = {}): Promise<{ breaker: CircuitBreaker; close(): Promise<void> }> {
+  const store = isPostgresUrl(target)
+    ? await PostgresBreakerStore.open(target, { onError: (err) => logger.warn({ err }, 'circuit breaker state not synchronised with PostgreSQL; retrying') })
+    : openSqliteBreakerStore(target);
   const breaker = new CircuitBreaker({ ...options, store });
   const gauge = Runtime.instance().metricMeter.createGauge(Metric.circuitState, 'int');
   breaker.onTransition((dependency, from, to) => {
     logger.warn({ dependency, from_state: from, to_state: to }, 'circuit breaker state changed');
     gauge.set(CIRCUIT_STATE_VALUE[to] ?? -1, { dependency });
   });
-  return { breaker, close: () => store.close() };
+  return { breaker, close: async () => store.close() };
+}
+
+function openSqliteBreakerStore(path: string): SqliteBreakerStore {
+  mkdirSync(dirname(path), { recursive: true });
+  return new SqliteBreakerStore(path);
 }
 
 /** Builds the worker; refuses (AdmissionError naming each violation) if a definition breaks policy. */
@@ -142,13 +150,17 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
   if (app.jobs.length === 0) throw new JobsModuleError('the worker has no jobs to run: set JOBLEDGER_JOBS_MODULE to the module that exports them');
   const connection = await NativeConnection.connect(connectionOptionsFrom(config));
   const ledger = openLedger(ledgerTarget(config));
-  const breakers = openBreaker(config.JOBLEDGER_BREAKER_PATH, logger);
+  const breakers = await openBreaker(breakerTarget(config), logger).catch(async (err: unknown) => {
+    await ledger.close();
+    await connection.close();
+    throw err;
+  });
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-worker', config.JOBLEDGER_OTLP_URL);
   let stopWatching = () => {};
   const close = async () => {
     stopWatching();
     await tracing?.shutdown();
-    breakers.close();
+    await breakers.close();
     await ledger.close();
     await connection.close();
   };
