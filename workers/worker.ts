@@ -120,19 +120,33 @@ export interface ConfiguredWorker {
 export const LEDGER_CHECK_INTERVAL_MS = 5_000;
 
 /**
- * The worker's health check: every `intervalMs` (default LEDGER_CHECK_INTERVAL_MS), `ledger.checkHealth()`
- * (is the ledger file still the one opened?). On the first failure it stops checking and calls
- * `onFailure` once. Returns a function that stops the checks. The timer never keeps the process alive.
+ * Consecutive failed health checks that stop a worker: a SQLite file replaced or deleted is final at the
+ * first check; a PostgreSQL server gets 30 s (6 checks) to come back from a restart or a failover, during
+ * which steps fail with DependencyUnavailable and are retried.
  */
-export function watchLedger(ledger: Ledger, onFailure: (err: Error) => void, intervalMs = LEDGER_CHECK_INTERVAL_MS): () => void {
+export const FAILED_CHECKS_TO_STOP = { sqlite: 1, postgres: 6 } as const;
+
+/**
+ * The worker's health check: every `intervalMs` (default LEDGER_CHECK_INTERVAL_MS), `ledger.checkHealth()`
+ * (is the ledger file still the one opened; does the server answer?). After `failuresToStop` failures in a
+ * row it stops checking and calls `onFailure` once; a success in between starts the count again. Returns a
+ * function that stops the checks. The timer never keeps the process alive.
+ */
+export function watchLedger(ledger: Pick<Ledger, 'checkHealth'>, onFailure: (err: Error) => void, intervalMs = LEDGER_CHECK_INTERVAL_MS, failuresToStop = 1): () => void {
   let stopped = false;
+  let failures = 0;
   const timer = setInterval(() => {
-    ledger.checkHealth().catch((err: Error) => {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(timer);
-      onFailure(err);
-    });
+    ledger.checkHealth().then(
+      () => {
+        failures = 0;
+      },
+      (err: Error) => {
+        if (stopped || ++failures < failuresToStop) return;
+        stopped = true;
+        clearInterval(timer);
+        onFailure(err);
+      },
+    );
   }, intervalMs);
   timer.unref();
   return () => {
@@ -185,11 +199,18 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
     // A ledger deleted or replaced under the worker: step claims already fail (DependencyUnavailable);
     // the worker also stops taking work, so its process exits and can be restarted on a good ledger.
     let failure: Error | undefined;
-    stopWatching = watchLedger(ledger, (err) => {
-      failure = err;
-      logger.error({ err, ledger_path: redactUrl(ledgerTarget(config)) }, 'ledger failed its health check; stopping the worker');
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-    });
+    const target = ledgerTarget(config);
+    const failuresToStop = isPostgresUrl(target) ? FAILED_CHECKS_TO_STOP.postgres : FAILED_CHECKS_TO_STOP.sqlite;
+    stopWatching = watchLedger(
+      ledger,
+      (err) => {
+        failure = err;
+        logger.error({ err, ledger_path: redactUrl(target), failed_checks: failuresToStop }, 'ledger failed its health check; stopping the worker');
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      },
+      LEDGER_CHECK_INTERVAL_MS,
+      failuresToStop,
+    );
     return { worker, failure: () => failure, close };
   } catch (err) {
     await close();
