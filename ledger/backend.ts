@@ -9,6 +9,13 @@
 import type { RecordedStatus } from '../common/constants';
 import type { JobRecord, LedgerEvent, NewLedgerEvent, StepRecord } from './types';
 
+/** One versioned schema change of a backend, in that backend's SQL dialect. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
 /**
  * A minimal SQL handle for a caller's local effect, bound to the open transaction. Parameters are written
  * `?` in both backends (PostgreSQL's handle numbers them `$1..$n`). Await every call: on SQLite the
@@ -80,4 +87,29 @@ export interface LedgerBackend extends LedgerStore {
    */
   checkHealth(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The record operations of a backend, each run through the backend's `guard` (which checks the store is
+ * usable, serialises it, and turns its faults into the ledger's errors) on the backend's `store`.
+ */
+export abstract class GuardedLedgerBackend implements LedgerStore {
+  protected abstract readonly store: LedgerStore;
+  protected abstract guard<T>(op: () => Promise<T>): Promise<T>;
+
+  async getStep(key: string) { return this.guard(() => this.store.getStep(key)); }
+  async listSteps(jobId: string) { return this.guard(() => this.store.listSteps(jobId)); }
+  async putStepIfAbsent(record: StepRecord) { return this.guard(() => this.store.putStepIfAbsent(record)); }
+  async compareAndSetStep(record: StepRecord, expectedVersion: number) {
+    return this.guard(() => this.store.compareAndSetStep(record, expectedVersion));
+  }
+  async getJob(jobKey: string) { return this.guard(() => this.store.getJob(jobKey)); }
+  async getJobById(jobId: string) { return this.guard(() => this.store.getJobById(jobId)); }
+  async listJobs(query?: JobQuery) { return this.guard(() => this.store.listJobs(query)); }
+  async putJobIfAbsent(record: JobRecord) { return this.guard(() => this.store.putJobIfAbsent(record)); }
+  async compareAndSetJob(record: JobRecord, expectedVersion: number) {
+    return this.guard(() => this.store.compareAndSetJob(record, expectedVersion));
+  }
+  async appendEvent(event: NewLedgerEvent) { return this.guard(() => this.store.appendEvent(event)); }
+  async listEvents(query?: EventQuery) { return this.guard(() => this.store.listEvents(query)); }
 }

@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import type { RecordedStatus } from '../common/constants';
-import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHandle } from './backend';
+import { GuardedLedgerBackend, type EventQuery, type JobQuery, type LedgerBackend, type LedgerStore, type LedgerTx, type Migration, type SqlHandle } from './backend';
 import { LedgerUnavailableError, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
 
 export interface PostgresLedgerOptions {
@@ -53,12 +53,6 @@ export function redactUrl(target: string): string {
   } catch {
     return target.replace(/\/\/[^@/]*@/, '//***@');
   }
-}
-
-interface Migration {
-  version: number;
-  name: string;
-  sql: string;
 }
 
 /** Ordered schema migrations; append new ones, never edit applied ones. */
@@ -325,17 +319,18 @@ export function numberPlaceholders(sql: string): string {
   return out;
 }
 
-export class PostgresLedgerBackend implements LedgerBackend {
+export class PostgresLedgerBackend extends GuardedLedgerBackend implements LedgerBackend {
   /** The URL without its password, for errors. */
   readonly url: string;
   private readonly pool: pg.Pool;
-  private readonly store: LedgerStore;
+  protected readonly store: LedgerStore;
   /** Settles once the schema is current; reset when migrating failed, so the next operation tries again. */
   private migrated: Promise<void> | undefined;
   private closed = false;
 
   /** Parses `url` and sets up the pool; connects at the first operation. Throws InvalidLedgerUrlError for a URL that does not parse. */
   constructor(url: string, options: PostgresLedgerOptions = {}) {
+    super();
     this.url = redactUrl(url);
     try {
       new URL(url);
@@ -353,22 +348,6 @@ export class PostgresLedgerBackend implements LedgerBackend {
     this.pool.on('error', () => {});
     this.store = this.makeStore((query) => this.pool.query<Row>(query));
   }
-
-  async getStep(key: string) { return this.op(() => this.store.getStep(key)); }
-  async listSteps(jobId: string) { return this.op(() => this.store.listSteps(jobId)); }
-  async putStepIfAbsent(record: StepRecord) { return this.op(() => this.store.putStepIfAbsent(record)); }
-  async compareAndSetStep(record: StepRecord, expectedVersion: number) {
-    return this.op(() => this.store.compareAndSetStep(record, expectedVersion));
-  }
-  async getJob(jobKey: string) { return this.op(() => this.store.getJob(jobKey)); }
-  async getJobById(jobId: string) { return this.op(() => this.store.getJobById(jobId)); }
-  async listJobs(query?: JobQuery) { return this.op(() => this.store.listJobs(query)); }
-  async putJobIfAbsent(record: JobRecord) { return this.op(() => this.store.putJobIfAbsent(record)); }
-  async compareAndSetJob(record: JobRecord, expectedVersion: number) {
-    return this.op(() => this.store.compareAndSetJob(record, expectedVersion));
-  }
-  async appendEvent(event: NewLedgerEvent) { return this.op(() => this.store.appendEvent(event)); }
-  async listEvents(query?: EventQuery) { return this.op(() => this.store.listEvents(query)); }
 
   /** BEGIN, `fn`, COMMIT on one connection; ROLLBACK if `fn` or a statement throws. Errors of `fn` pass through as thrown. */
   async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
@@ -408,7 +387,7 @@ export class PostgresLedgerBackend implements LedgerBackend {
 
   /** A round trip to the database (and the migrations, the first time). Rejects with LedgerUnavailableError naming the URL. */
   async checkHealth(): Promise<void> {
-    await this.op(() => this.pool.query('SELECT 1'));
+    await this.guard(() => this.pool.query('SELECT 1'));
   }
 
   async close(): Promise<void> {
@@ -418,7 +397,7 @@ export class PostgresLedgerBackend implements LedgerBackend {
   }
 
   /** Runs a record operation on the pool once the schema is current, with faults as LedgerUnavailableError. */
-  private async op<T>(fn: () => Promise<T>): Promise<T> {
+  protected async guard<T>(fn: () => Promise<T>): Promise<T> {
     await this.ready();
     try {
       return await fn();

@@ -16,7 +16,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { EventQuery, JobQuery, LedgerBackend, LedgerStore, LedgerTx, SqlHandle } from './backend';
+import { GuardedLedgerBackend, type EventQuery, type JobQuery, type LedgerBackend, type LedgerStore, type LedgerTx, type Migration, type SqlHandle } from './backend';
 import type { RecordedStatus } from '../common/constants';
 import { LedgerUnavailableError, type JobRecord, type LedgerEvent, type NewLedgerEvent, type StepRecord, type StepState } from './types';
 
@@ -34,12 +34,6 @@ export interface SqliteLedgerOptions {
    * Default: 4000 (about 16 MiB at 4 KiB pages; SQLite's own default is 1000).
    */
   walAutocheckpointPages?: number;
-}
-
-interface Migration {
-  version: number;
-  name: string;
-  sql: string;
 }
 
 /** Ordered schema migrations; append new ones, never edit applied ones. */
@@ -285,7 +279,7 @@ interface FileIdentity {
   ino: number;
 }
 
-export class SqliteLedgerBackend implements LedgerBackend {
+export class SqliteLedgerBackend extends GuardedLedgerBackend implements LedgerBackend {
   private readonly path: string;
   /** The path made absolute, so a later chdir cannot change which file is checked. */
   private readonly file: string;
@@ -295,7 +289,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly sqlCache = new Map<string, Database.Statement>();
   /** The record operations, run directly on the connection (no transaction gate). */
-  private readonly store: LedgerStore;
+  protected readonly store: LedgerStore;
   private readonly tx: LedgerTx;
   private readonly gate: TxGate;
   /** How long a write waits for another connection's lock, in ms (see `busyTimeoutMs`). */
@@ -303,6 +297,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
 
   /** Opens (or creates) the file; throws LedgerUnavailableError naming `path` if it cannot be used. */
   constructor(path: string, options: SqliteLedgerOptions = {}) {
+    super();
     this.path = path;
     this.file = resolve(path);
     this.gate = gateFor(path);
@@ -330,22 +325,6 @@ export class SqliteLedgerBackend implements LedgerBackend {
     this.store = this.makeStore();
     this.tx = { ...this.store, sql: this.makeSqlHandle() };
   }
-
-  async getStep(key: string) { return this.gated(() => this.store.getStep(key)); }
-  async listSteps(jobId: string) { return this.gated(() => this.store.listSteps(jobId)); }
-  async putStepIfAbsent(record: StepRecord) { return this.gated(() => this.store.putStepIfAbsent(record)); }
-  async compareAndSetStep(record: StepRecord, expectedVersion: number) {
-    return this.gated(() => this.store.compareAndSetStep(record, expectedVersion));
-  }
-  async getJob(jobKey: string) { return this.gated(() => this.store.getJob(jobKey)); }
-  async getJobById(jobId: string) { return this.gated(() => this.store.getJobById(jobId)); }
-  async listJobs(query?: JobQuery) { return this.gated(() => this.store.listJobs(query)); }
-  async putJobIfAbsent(record: JobRecord) { return this.gated(() => this.store.putJobIfAbsent(record)); }
-  async compareAndSetJob(record: JobRecord, expectedVersion: number) {
-    return this.gated(() => this.store.compareAndSetJob(record, expectedVersion));
-  }
-  async appendEvent(event: NewLedgerEvent) { return this.gated(() => this.store.appendEvent(event)); }
-  async listEvents(query?: EventQuery) { return this.gated(() => this.store.listEvents(query)); }
 
   async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
     while (this.gate.open) await this.gate.open; // the check and the claim below happen in one turn
@@ -386,7 +365,7 @@ export class SqliteLedgerBackend implements LedgerBackend {
    * same turn, so its statements neither slip into another caller's
    * transaction nor block on another connection's lock.
    */
-  private async gated<T>(op: () => Promise<T>): Promise<T> {
+  protected async guard<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await this.waitForLock(async () => {
         while (this.gate.open) await this.gate.open;
