@@ -218,7 +218,9 @@ export class JobClient {
   async outcome<S extends z.ZodType, R>(job: JobDefinition<S, R>, jobId: string): Promise<JobResult<R>>;
   async outcome(jobId: string): Promise<JobResult>;
   async outcome(jobOrId: JobDefinition | string, jobId?: string): Promise<JobResult> {
-    return jobOutcome(this.options.client.workflow.getHandle(typeof jobOrId === 'string' ? jobOrId : jobId!));
+    const id = typeof jobOrId === 'string' ? jobOrId : jobId;
+    if (id === undefined) throw new TypeError('outcome(job, jobId) needs the job id');
+    return jobOutcome(this.options.client.workflow.getHandle(id));
   }
 
   private async submitInSpan(jobType: string, input: unknown, rawOpts: SubmitOptions): Promise<SubmitResult> {

@@ -16,7 +16,8 @@ import { startSandbox, type Sandbox } from '../../examples/sandbox';
 import { mulberry32 } from '../../examples/sandbox/provider';
 import { DevServer } from './devserver';
 import { onCleanup } from './processes';
-import { WorkerPool } from './workers';
+import { cleanBaseEnv, WorkerPool } from './workers';
+import { isPostgresUrl } from '../../ledger';
 import { startPostgres, type RunningPostgres } from '../helpers/postgres';
 
 /** The circuit-breaker file every worker of the pool shares (JOBLEDGER_BREAKER_PATH), under the env's dir. */
@@ -109,6 +110,19 @@ export class ChaosEnv {
     return connected;
   }
 
+  /** The environment of a `jobledger` CLI process in this world: its server, task queue and ledger. */
+  cliEnv(submittedBy: string): NodeJS.ProcessEnv {
+    return {
+      ...cleanBaseEnv(),
+      TEMPORAL_ADDRESS: this.server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      JOBLEDGER_TASK_QUEUE: this.taskQueue,
+      ...ledgerSetting(this.ledgerPath),
+      JOBLEDGER_SUBMITTED_BY: submittedBy,
+      LOG_LEVEL: 'error',
+    };
+  }
+
   /** The breaker state file the workers share, to watch the circuits from the driver. */
   get breakerPath(): string {
     return join(this.dir, BREAKER_FILE);
@@ -144,12 +158,17 @@ export class ChaosEnv {
   }
 }
 
+/** The variable that names `ledger`: a PostgreSQL URL or a SQLite path. */
+function ledgerSetting(ledger: string): Record<string, string> {
+  return isPostgresUrl(ledger) ? { JOBLEDGER_LEDGER_URL: ledger } : { JOBLEDGER_LEDGER_PATH: ledger };
+}
+
 async function connectClient(address: string, taskQueue: string, ledger: string): Promise<ConnectedJobClient> {
   const config = loadConfig({
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: 'default',
     JOBLEDGER_TASK_QUEUE: taskQueue,
-    ...(/^postgres(ql)?:\/\//.test(ledger) ? { JOBLEDGER_LEDGER_URL: ledger } : { JOBLEDGER_LEDGER_PATH: ledger }),
+    ...ledgerSetting(ledger),
     JOBLEDGER_SUBMITTED_BY: 'chaos-driver',
     LOG_LEVEL: 'silent',
   });

@@ -24,7 +24,6 @@ import { ROOT, resolveTemporalCli } from '../devserver';
 import type { ChaosEnv } from '../env';
 import { BAD_JSON_TEXTS, HOSTILE_KINDS, hostileCases, rawStart, type HostileCase } from '../hostile-inputs';
 import type { ChaosScenario, InvariantResult } from '../scenario';
-import { cleanBaseEnv } from '../workers';
 import { paced, sleep } from '../workload';
 import { jobOutcome } from '../../../client/outcome';
 
@@ -128,15 +127,7 @@ async function viaCli(env: ChaosEnv, label: string, jobType: string, text: strin
   const started = Date.now();
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: {
-      ...cleanBaseEnv(),
-      TEMPORAL_ADDRESS: env.server.address,
-      TEMPORAL_NAMESPACE: 'default',
-      JOBLEDGER_TASK_QUEUE: env.taskQueue,
-      JOBLEDGER_LEDGER_PATH: env.ledgerPath,
-      JOBLEDGER_SUBMITTED_BY: 'chaos-cli',
-      LOG_LEVEL: 'warn',
-    },
+    env: env.cliEnv('chaos-cli'),
     stdio: [mode === 'stdin' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -23,7 +23,7 @@ import { ROOT } from '../devserver';
 import type { ChaosEnv } from '../env';
 import { terminate } from '../processes';
 import type { ChaosScenario, InvariantResult } from '../scenario';
-import { cleanBaseEnv, type PoolWorker } from '../workers';
+import type { PoolWorker } from '../workers';
 import { ORDER_TYPE, orderInput, paced, sleep } from '../workload';
 
 type C6Params = {
@@ -156,15 +156,7 @@ class LedgerChaos {
   async submitViaCli(orderId: string, fault: Fault, when: Submission['when']): Promise<Submission> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'client/cli.ts', 'submit', ORDER_TYPE, '--input', JSON.stringify(orderInput(orderId)), '--json'], {
       cwd: ROOT,
-      env: {
-        ...cleanBaseEnv(),
-        TEMPORAL_ADDRESS: this.env.server.address,
-        TEMPORAL_NAMESPACE: 'default',
-        JOBLEDGER_TASK_QUEUE: this.env.taskQueue,
-        JOBLEDGER_LEDGER_PATH: this.env.ledgerPath,
-        JOBLEDGER_SUBMITTED_BY: 'chaos-cli',
-        LOG_LEVEL: 'error',
-      },
+      env: this.env.cliEnv('chaos-cli'),
       stdio: ['ignore', 'pipe', 'pipe'],
       ...this.as,
     });

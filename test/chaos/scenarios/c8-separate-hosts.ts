@@ -12,7 +12,6 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../devserver';
 import type { ChaosEnv } from '../env';
-import { cleanBaseEnv } from '../workers';
 import type { ChaosScenario, InvariantResult } from '../scenario';
 import { ORDER_TYPE, Submitter, orderInput, paced, sleep } from '../workload';
 
@@ -34,15 +33,7 @@ type C8Params = {
 async function submitFromAnotherProcess(env: ChaosEnv, orderId: string): Promise<{ code: number | null; deduplicated?: boolean; error?: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'client/cli.ts', 'submit', ORDER_TYPE, '--input', JSON.stringify(orderInput(orderId)), '--json'], {
     cwd: ROOT,
-    env: {
-      ...cleanBaseEnv(),
-      TEMPORAL_ADDRESS: env.server.address,
-      TEMPORAL_NAMESPACE: 'default',
-      JOBLEDGER_TASK_QUEUE: env.taskQueue,
-      JOBLEDGER_LEDGER_URL: env.ledgerPath,
-      JOBLEDGER_SUBMITTED_BY: 'chaos-second-host',
-      LOG_LEVEL: 'silent',
-    },
+    env: env.cliEnv('chaos-second-host'),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
