@@ -8,7 +8,7 @@
  * over TCP on 127.0.0.1), with commits waiting for the WAL flush and without,
  * beside PostgreSQL's own bare-INSERT baseline; and ledger lookups (findJob,
  * getJobById, a findJob miss) among 1,000,000 job records on both backends.
- * Writes artifacts/bench/ledger.json.
+ * This is scenario B3 of `npm run bench` (also named `ledger`). Writes artifacts/bench/b3.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +17,14 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openLedger, stepKey, type Ledger } from '../ledger';
 import { startPostgres } from '../test/helpers/postgres';
+import type { BenchSummary } from './lib';
 
 export interface LedgerBenchOptions {
   /** Measured claim+complete pairs. Default: 20,000 (or env BENCH_LEDGER_OPS). */
   ops?: number;
   /** Unmeasured pairs run first. Default: 2,000. */
   warmup?: number;
-  /** Where the JSON summary goes. Default: artifacts/bench/ledger.json under the repo root. */
+  /** Where the JSON summary goes. Default: artifacts/bench/b3.json under the repo root. */
   outFile?: string;
   /** Measured pairs on PostgreSQL (each setting). Default: 5,000 (or env BENCH_LEDGER_PG_OPS). */
   pgOps?: number;
@@ -195,14 +196,14 @@ function sqliteVersion(): string {
   }
 }
 
-export async function runLedgerBench(options: LedgerBenchOptions = {}): Promise<void> {
+export async function runLedgerBench(options: LedgerBenchOptions = {}): Promise<BenchSummary> {
   const ops = options.ops ?? Number(process.env.BENCH_LEDGER_OPS ?? 20_000);
   const warmup = options.warmup ?? 2_000;
   const pgOps = options.pgOps ?? Number(process.env.BENCH_LEDGER_PG_OPS ?? 5_000);
   const pgWarmup = Math.min(warmup, 500);
   const jobs = options.jobs ?? Number(process.env.BENCH_LEDGER_JOBS ?? 1_000_000);
   const lookups = options.lookups ?? Number(process.env.BENCH_LEDGER_LOOKUPS ?? 20_000);
-  const outFile = options.outFile ?? resolve(__dirname, '..', 'artifacts', 'bench', 'ledger.json');
+  const outFile = options.outFile ?? resolve(__dirname, '..', 'artifacts', 'bench', 'b3.json');
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
   // Default durability (fsync on), unlike the tests' cluster: the figures are about a real deployment.
   const postgres = await startPostgres({ fast: false });
@@ -230,7 +231,7 @@ export async function runLedgerBench(options: LedgerBenchOptions = {}): Promise<
 
     const pgVersion = (await postgresVersion(postgres.url)) ?? 'unknown';
     const result = {
-      bench: 'ledger',
+      bench: 'b3',
       date: new Date().toISOString(),
       node: process.version,
       sqlite: sqliteVersion(),
@@ -291,6 +292,10 @@ export async function runLedgerBench(options: LedgerBenchOptions = {}): Promise<
       console.log(line(`${name} findJob (absent)`, l.findJobMiss));
     }
     console.log(`  wrote ${outFile}`);
+    const headline =
+      `SQLite ${ledger.opsPerSec} pairs/s, p99 ${ledger.p99Us} µs (target ≥ ${TARGET.opsPerSec}/s, < ${TARGET.p99Us} µs: ${result.meetsTarget ? 'met' : 'missed'}); ` +
+      `PostgreSQL ${pgLedger.opsPerSec} pairs/s; findJob among ${jobs} p99 ${sqliteLookups.findJob.p99Us} µs (SQLite), ${pgLookups.findJob.p99Us} µs (PostgreSQL)`;
+    return { headline, file: outFile };
   } finally {
     await postgres.stop();
     rmSync(dir, { recursive: true, force: true });

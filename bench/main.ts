@@ -1,22 +1,38 @@
 /**
- * Benchmark entry point: `npm run bench -- <name>` runs one named bench,
- * `npm run bench` runs them all in order. Each bench prints a summary and
- * writes its JSON figures under artifacts/bench/.
+ * Benchmark entry point: `npm run bench [-- scenario...] [--json]`. With no names it runs every scenario
+ * in BENCHES' order; `ledger` is another name for `b3`. Each scenario prints its summary and writes
+ * artifacts/bench/<scenario>.json; the run then adds a row per scenario to the runs table of
+ * docs/BENCHMARKS.md. `--json` prints one JSON object (scenario: headline and file) on stdout instead of
+ * the summaries, which then go to stderr.
  */
+import { recordRun, type Bench, type BenchSummary } from './lib';
 import { runLedgerBench } from './ledger';
 
-const BENCHES: Record<string, () => Promise<void>> = {
-  ledger: () => runLedgerBench(),
+/** The scenarios, in the order a full run takes them. A scenario adds its one line here. */
+const BENCHES: Record<string, Bench> = {
+  b3: () => runLedgerBench(),
 };
 
+const ALIASES: Record<string, string> = { ledger: 'b3' };
+
 async function main(): Promise<void> {
-  const names = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const json = argv.includes('--json');
+  const names = argv.filter((a) => a !== '--json').map((n) => ALIASES[n] ?? n);
   const unknown = names.filter((n) => !(n in BENCHES));
   if (unknown.length > 0) {
-    console.error(`unknown bench: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+    console.error(`unknown bench: ${unknown.join(', ')} (known: ${[...Object.keys(BENCHES), ...Object.keys(ALIASES)].join(', ')})`);
     process.exit(2);
   }
-  for (const name of names.length > 0 ? names : Object.keys(BENCHES)) await BENCHES[name]!();
+  if (json) console.log = console.error;
+  const summaries: Record<string, BenchSummary> = {};
+  for (const name of names.length > 0 ? names : Object.keys(BENCHES)) {
+    const summary = (await BENCHES[name]!()) ?? { headline: `see artifacts/bench/${name}.json` };
+    summaries[name] = summary;
+    console.log(`${name}: ${summary.headline}`);
+  }
+  recordRun(`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
+  if (json) process.stdout.write(JSON.stringify(summaries, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {
