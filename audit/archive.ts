@@ -396,7 +396,8 @@ async function isStaleLock(path: string): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------------
 // Reading and checking an archive
 
-interface StoredCheckpoint {
+/** A checkpoint and its file, relative to the archive directory (`checkpoints/000001.json`). */
+export interface StoredCheckpoint {
   path: string;
   checkpoint: Checkpoint;
 }
@@ -464,6 +465,23 @@ async function readCheckpoints(dir: string): Promise<StoredCheckpoint[] | Archiv
     stored.push({ path, checkpoint: parsed.value });
   }
   return stored;
+}
+
+/**
+ * The latest checkpoint of the archive in `dir`, read without checking its signature or the leaves (that
+ * is `verifyArchive`): undefined when the archive has none yet (or the directory holds no archive), an
+ * ArchiveProblem when the latest checkpoint file is misnamed or malformed.
+ */
+export async function latestCheckpoint(dir: string): Promise<StoredCheckpoint | undefined | ArchiveProblem> {
+  const listed = await listNumbered(dir, CHECKPOINTS, CHECKPOINT_DIGITS);
+  if ('unexpected' in listed) return problem(`unexpected file ${listed.unexpected} among the checkpoints`);
+  const n = listed.numbers.at(-1);
+  if (n === undefined) return undefined;
+  const path = checkpointPath(n);
+  const bytes = await readBytes(dir, path);
+  const parsed = 'problem' in bytes ? bytes : parseStrict(bytes, CheckpointSchema);
+  if ('problem' in parsed) return problem(`checkpoint ${path} ${parsed.problem}`, { checkpoint: path });
+  return { path, checkpoint: parsed.value };
 }
 
 /**

@@ -33,6 +33,8 @@ export interface EventQuery {
   afterSeq?: number;
   /** At most this many events. Default: no limit. */
   limit?: number;
+  /** Newest first (descending `seq`), so `limit: 1` reads the latest event. Default: false (ascending). */
+  newestFirst?: boolean;
 }
 
 export interface JobQuery {
@@ -66,7 +68,7 @@ export interface LedgerStore {
 
   /** Appends an event and returns its sequence number (strictly increasing). */
   appendEvent(event: NewLedgerEvent): Promise<number>;
-  /** Events in ascending `seq` order. */
+  /** Events in ascending `seq` order (descending with `newestFirst`). */
   listEvents(query?: EventQuery): Promise<LedgerEvent[]>;
 }
 

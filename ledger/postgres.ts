@@ -262,6 +262,10 @@ const SQL = {
     name: 'jl_list_events',
     text: `SELECT * FROM ledger_events WHERE ($1::text IS NULL OR job_id = $1) AND seq > $2 ORDER BY seq LIMIT $3`,
   },
+  listEventsNewestFirst: {
+    name: 'jl_list_events_newest_first',
+    text: `SELECT * FROM ledger_events WHERE ($1::text IS NULL OR job_id = $1) AND seq > $2 ORDER BY seq DESC LIMIT $3`,
+  },
 } as const;
 
 /** SQLSTATE classes and codes that mean the database cannot be used now, rather than that a statement is wrong. */
@@ -472,7 +476,7 @@ export class PostgresLedgerBackend extends GuardedLedgerBackend implements Ledge
 
       appendEvent: async (e) => num((await one({ ...SQL.appendEvent, values: [e.jobId, e.stepKey, e.kind, toJson(e.data), e.recordedAt] }))?.seq),
       listEvents: async (query = {}) =>
-        (await run({ ...SQL.listEvents, values: [query.jobId ?? null, query.afterSeq ?? 0, query.limit ?? null] })).rows.map(eventFromRow),
+        (await run({ ...(query.newestFirst ? SQL.listEventsNewestFirst : SQL.listEvents), values: [query.jobId ?? null, query.afterSeq ?? 0, query.limit ?? null] })).rows.map(eventFromRow),
     };
   }
 

@@ -256,6 +256,8 @@ function prepareStatements(db: Database.Database) {
       VALUES (?, ?, ?, ?, ?)`),
     listEvents: db.prepare('SELECT * FROM ledger_events WHERE seq > ? ORDER BY seq LIMIT ?'),
     listJobEvents: db.prepare('SELECT * FROM ledger_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    listEventsNewestFirst: db.prepare('SELECT * FROM ledger_events WHERE seq > ? ORDER BY seq DESC LIMIT ?'),
+    listJobEventsNewestFirst: db.prepare('SELECT * FROM ledger_events WHERE job_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?'),
   };
 }
 
@@ -441,7 +443,8 @@ export class SqliteLedgerBackend extends GuardedLedgerBackend implements LedgerB
       listEvents: async (query = {}) => {
         const after = query.afterSeq ?? 0;
         const limit = query.limit ?? -1; // SQLite: a negative LIMIT means no limit
-        const rows = query.jobId === undefined ? s.listEvents.all(after, limit) : s.listJobEvents.all(query.jobId, after, limit);
+        const [all, ofJob] = query.newestFirst ? [s.listEventsNewestFirst, s.listJobEventsNewestFirst] : [s.listEvents, s.listJobEvents];
+        const rows = query.jobId === undefined ? all.all(after, limit) : ofJob.all(query.jobId, after, limit);
         return (rows as Row[]).map(eventFromRow);
       },
     };
