@@ -38,7 +38,7 @@ import {
 } from './jobs';
 import { loadConfig, servicesFrom } from '../core/config';
 import { ConfigError } from '../core/cluster';
-import { ExitCode, UsageError, commandUsage, findCommand, isBadArguments, parseCommand, print, type Command, type Output } from '../core/commands';
+import { ExitCode, UsageError, commandUsage, findCommand, isBadArguments, parseCommand, print, requireOptions, type Command, type Output } from '../core/commands';
 
 /**
  * The most text `--input @FILE` or `--input -` reads: room for indentation around the limit that counts,
@@ -116,9 +116,10 @@ async function submit(argv: string[], output: Output): Promise<number> {
 }
 
 const OPERATOR_OPTIONS = { operator: { type: 'string' }, reason: { type: 'string' } } as const;
+const OPERATOR_FLAGS = ['operator', 'reason'];
 const OPERATOR_ARGS = '<jobId> --operator ID --reason TEXT [--json]';
 
-/** Checks an operator's identity and reason before anything connects: a refusal exits 2 with zod's issues. */
+/** Checks an operator's identity and reason (both given) before anything connects: a refusal exits 2 with zod's issues. */
 function operatorInput<S extends z.ZodType>(jobId: string, schema: S, value: unknown): z.output<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -135,6 +136,7 @@ function operatorCommand(name: string, action: OperatorActionKind, summary: stri
     summary,
     async run(argv, output) {
       const { values, args: [jobId] } = parseCommand(argv, OPERATOR_OPTIONS, ['<jobId>']);
+      requireOptions(values, OPERATOR_FLAGS);
       const input = operatorInput(jobId, OperatorActionInput, { action, operator: values.operator, reason: values.reason });
       return withJobClient(async (connected) => {
         const accepted = await connected.jobs.act(jobId, input);
@@ -157,6 +159,7 @@ function stopCommand(how: 'cancel' | 'terminate', summary: string): Command {
     summary,
     async run(argv, output) {
       const { values, args: [jobId] } = parseCommand(argv, OPERATOR_OPTIONS, ['<jobId>']);
+      requireOptions(values, OPERATOR_FLAGS);
       const identity = operatorInput(jobId, OperatorIdentity, { operator: values.operator, reason: values.reason });
       return withJobClient(async (connected) => {
         await connected.jobs.stop(jobId, how, identity);

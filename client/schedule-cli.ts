@@ -7,7 +7,7 @@ import { loadJobApp } from '../jobs/app';
 import { JobRegistry } from '../jobs/registry';
 import { withJobClient } from './connect';
 import { checkScheduleId, checkScheduleOperator, JobSchedules, type ScheduleView } from './schedules';
-import { ExitCode, parseCommand, print, required, UsageError, type Command, type Output } from '../core/commands';
+import { ExitCode, parseCommand, print, required, requireOptions, UsageError, type Command, type Output } from '../core/commands';
 
 async function withSchedules(fn: (schedules: JobSchedules) => Promise<number>): Promise<number> {
   return withJobClient((connected, config) => fn(new JobSchedules({ client: connected.client, taskQueue: config.JOBLEDGER_TASK_QUEUE })));
@@ -43,6 +43,7 @@ function pauseCommand(how: 'pause' | 'unpause', summary: string): Command {
     summary,
     async run(argv: string[], output: Output) {
       const { values, args: [scheduleId] } = parseCommand(argv, OPERATOR, ['<scheduleId>']);
+      requireOptions(values, ['operator', 'reason']);
       const who = { operator: values.operator ?? '', reason: values.reason ?? '' };
       // Checked before connecting: bad input exits 2 whether or not Temporal is reachable.
       checkScheduleId(scheduleId);

@@ -109,6 +109,15 @@ export function parseCommand<O extends Options, const P extends readonly string[
 
 /** The value of a required option, `--flag`. */
 export function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`--${flag} is required`);
-  return value;
+  requireOptions({ [flag]: value }, [flag]);
+  return value ?? '';
+}
+
+/**
+ * Refuses the command when any of these options is missing or empty: one plain line naming them
+ * (`--reason is required`, `--operator and --reason are required`), before their values are checked.
+ */
+export function requireOptions(values: Readonly<Record<string, unknown>>, flags: readonly string[]): void {
+  const missing = flags.filter((flag) => values[flag] === undefined || values[flag] === '').map((flag) => `--${flag}`);
+  if (missing.length > 0) throw new UsageError(`${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} required`);
 }

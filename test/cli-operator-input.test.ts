@@ -1,7 +1,8 @@
 /**
- * `jobledger approve|reject`, `dlq <action>` and `cancel|terminate` check the operator's identity and
- * reason before connecting: a missing `--operator` or `--reason`, or a reason under 3 characters, exits 2
- * with zod's issues while Temporal is unreachable (a closed port). The approval itself, a job waiting in
+ * `jobledger approve|reject`, `dlq <action>`, `cancel|terminate` and `schedule pause|unpause` check the
+ * operator's identity and reason before connecting, while Temporal is unreachable (a closed port): a missing
+ * `--operator` or `--reason` exits 2 with one line naming the flags (`--reason is required`), and a blank
+ * operator or a reason under 3 characters exits 2 with zod's issues. The approval itself, a job waiting in
  * `job.approval`, is tested with the workflow toolkit.
  */
 import assert from 'node:assert/strict';
@@ -27,13 +28,27 @@ async function refused(args: string[]): Promise<{ code: number; error: { error: 
 }
 
 for (const decision of ['approve', 'reject']) {
-  test(`${decision}: a missing --operator, a missing --reason or a reason under 3 characters exits 2 with the zod issues`, async () => {
+  test(`${decision}: a missing --operator or --reason exits 2 with one line naming the flags`, async () => {
+    for (const [args, line] of [
+      [['--reason', 'checked the order'], '--operator is required'],
+      [['--operator', 'alice'], '--reason is required'],
+      [['--operator', 'alice', '--reason', ''], '--reason is required'],
+      [[], '--operator and --reason are required'],
+    ] as const) {
+      const r = await cli([decision, JOB, ...args], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, '', 'nothing is printed as a result');
+      const [first, second] = r.stderr.split('\n');
+      assert.equal(first, `error: ${line}`, JSON.stringify(args));
+      assert.equal(second, `usage: jobledger ${decision} <jobId> --operator ID --reason TEXT [--json]`, 'then the synopsis, no zod dump');
+      assert.doesNotMatch(r.stderr, /^\s*[[{]/m, 'no JSON in the text output');
+    }
+  });
+
+  test(`${decision}: a blank operator or a reason under 3 characters exits 2 with the zod issues`, async () => {
     for (const [args, paths] of [
-      [['--reason', 'checked the order'], ['operator']],
-      [['--operator', 'alice'], ['reason']],
       [['--operator', 'alice', '--reason', 'ok'], ['reason']],
       [['--operator', '  ', '--reason', '  no  '], ['operator', 'reason']],
-      [[], ['operator', 'reason']],
     ] as const) {
       const { code, error } = await refused([decision, JOB, ...args]);
       assert.equal(code, 2, JSON.stringify(error));
@@ -52,11 +67,12 @@ test('approve without a job id, or with an unknown option, is a usage error (exi
   assert.equal(unknown.error.error, 'UsageError');
 });
 
-test('dlq actions, cancel and terminate are checked the same way before connecting', async () => {
-  for (const command of [['dlq', 'retry'], ['dlq', 'abandon'], ['cancel'], ['terminate']]) {
-    const { code, error } = await refused([...command, JOB, '--operator', 'alice']);
+test('dlq actions, cancel, terminate and schedule pause|unpause name a missing --reason in one line before connecting', async () => {
+  for (const command of [['dlq', 'retry', JOB], ['dlq', 'skip', JOB], ['dlq', 'compensate', JOB], ['dlq', 'abandon', JOB], ['cancel', JOB], ['terminate', JOB], ['schedule', 'pause', 'nightly'], ['schedule', 'unpause', 'nightly']]) {
+    const { code, error } = await refused([...command, '--operator', 'alice']);
     assert.equal(code, 2, JSON.stringify(error));
-    assert.deepEqual(error.issues?.map((i) => i.path.join('.')), ['reason'], command.join(' '));
+    assert.equal(error.error, 'UsageError', command.join(' '));
+    assert.equal(error.message, '--reason is required', command.join(' '));
   }
 });
 
