@@ -8,15 +8,15 @@
  * (altered, or an unknown key) fails the request with 422 naming its index. It listens on 127.0.0.1
  * only and never logs tokens or payload contents.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import type { Logger } from '../core/logging';
 import { EncryptionCodec, PayloadDecryptionError, decryptPayload, encodingOf } from './codec';
-import { CodecConfigError, UnknownKeyIdError, jsonConfig, type Keyring } from './keys';
+import { CodecConfigError, UnknownKeyIdError, type Keyring } from './keys';
 import { maskPii, type JsonPath } from './masking';
 import { listenOnLoopback } from '../core/net';
+import { BearerTokens, parseRoleTokens } from '../core/tokens';
 
 export type CodecRole = 'viewer' | 'auditor';
 
@@ -58,25 +58,15 @@ export interface CodecServer {
 }
 
 const Role = z.enum(['viewer', 'auditor']);
-/** Token entries as `[token, role]` pairs, so validation issues carry an index and never the token itself. */
-const TokenEntries = z
-  .array(z.tuple([z.string().min(16, 'tokens must have at least 16 characters'), Role]))
-  .min(1, 'at least one token is required');
 
 /**
  * Validates a token map (`{ token: role }`, or its JSON text). Throws `CodecConfigError`; issue paths
  * name tokens by position, never by value.
  */
 export function parseCodecTokens(config: string | unknown, source = 'JOBLEDGER_CODEC_TOKENS'): Record<string, CodecRole> {
-  const value = jsonConfig(config, source, 'a JSON object { "<token>": "viewer" | "auditor" }');
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new CodecConfigError(`${source} is not valid`, [
-      { code: 'custom', path: [], message: 'expected an object { "<token>": "viewer" | "auditor" }', input: undefined },
-    ]);
-  }
-  const parsed = TokenEntries.safeParse(Object.entries(value));
-  if (!parsed.success) throw new CodecConfigError(`${source} is not valid`, parsed.error.issues);
-  return Object.fromEntries(parsed.data);
+  const parsed = parseRoleTokens(config, Role, 'a JSON object { "<token>": "viewer" | "auditor" }');
+  if (!parsed.success) throw new CodecConfigError(`${source} is not valid`, parsed.issues);
+  return parsed.tokens;
 }
 
 /** The request body, and the response body: payloads with base64 metadata values and data. */
@@ -112,22 +102,6 @@ class HttpError extends Error {
   ) {
     super(message);
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** Compares the presented token with every configured one in constant time (SHA-256 digests, no early exit). */
-function roleOf(header: string | undefined, tokens: ReadonlyArray<{ digest: Buffer; role: CodecRole }>): CodecRole | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!match) return undefined;
-  const presented = digest(match[1]!);
-  let role: CodecRole | undefined;
-  for (const entry of tokens) {
-    if (timingSafeEqual(presented, entry.digest)) role = entry.role;
-  }
-  return role;
 }
 
 /** `encode` or `decode` for `/encode`, `/decode` and `/<namespace>/encode|decode` (the CLI's templated endpoint). */
@@ -170,7 +144,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       { code: 'custom', path: ['anonymousRole'], message: "the only anonymous role is 'viewer'", input: undefined },
     ]);
   }
-  const tokens = Object.entries(parseCodecTokens(options.tokens, 'tokens')).map(([token, role]) => ({ digest: digest(token), role }));
+  const tokens = new BearerTokens(parseCodecTokens(options.tokens, 'tokens'));
   const piiPaths = options.piiPaths ?? [];
   const corsOrigins = new Set(options.corsOrigins ?? DEFAULT_CORS_ORIGINS);
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
@@ -250,7 +224,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
         throw new HttpError(405, 'method_not_allowed', `${route} takes POST`);
       }
       const anonymous = req.headers.authorization === undefined;
-      const role = anonymous ? (route === 'decode' ? options.anonymousRole : undefined) : roleOf(req.headers.authorization, tokens);
+      const role = anonymous ? (route === 'decode' ? options.anonymousRole : undefined) : tokens.roleOf(req.headers.authorization);
       if (!role) {
         headers['WWW-Authenticate'] = 'Bearer';
         throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required');

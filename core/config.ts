@@ -8,6 +8,11 @@ import { dataConverterOptions } from '../codec/codec';
 import { parseKeyring } from '../codec/keys';
 import { DEFAULT_TASK_QUEUE } from '../common/constants';
 import { clusterFields, clusterIssues, ConfigError, readConfigFile } from './cluster';
+import { parseRoleTokens } from './tokens';
+
+/** Roles of dashboard tokens: a `viewer` sees the figures, an `operator` may also resolve dead-lettered jobs. */
+export const DashboardRole = z.enum(['viewer', 'operator']);
+export type DashboardRole = z.infer<typeof DashboardRole>;
 
 export const Config = z.object({
   /** Temporal frontend address. Default `127.0.0.1:7233` (the dev server of `temporal-dev.sh`). */
@@ -55,6 +60,22 @@ export const Config = z.object({
   JOBLEDGER_CODEC_ANONYMOUS_ROLE: z
     .literal('viewer', { error: "the only anonymous role is 'viewer' (masked /decode); leave it unset to require a token" })
     .optional(),
+  /**
+   * Dashboard (`jobledger dashboard`): bearer tokens and roles, JSON `{ "<token>": "viewer" | "operator" }`, each
+   * token 16+ characters. A viewer sees the figures; an operator may also act on dead-lettered jobs. Default
+   * none: the dashboard refuses to start without one.
+   */
+  JOBLEDGER_DASHBOARD_TOKENS: z
+    .string()
+    .min(1)
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const parsed = parseRoleTokens(text, DashboardRole, 'a JSON object { "<token>": "viewer" | "operator" }');
+      if (parsed.success) return parsed.tokens;
+      for (const issue of parsed.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: undefined });
+      return z.NEVER;
+    }),
   /** Port of the worker's Prometheus endpoint (SDK and jobledger metrics) on 127.0.0.1; 0 turns it off. Default 9464. */
   JOBLEDGER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /**
