@@ -2,14 +2,16 @@
  * Benchmark entry point: `npm run bench [-- scenario...] [--json]`. With no names it runs every scenario
  * in BENCHES' order; `ledger` is another name for `b3`. Each scenario prints its summary and writes
  * artifacts/bench/<scenario>.json; the run then adds a row per scenario to the runs table of
- * docs/BENCHMARKS.md. `--json` prints one JSON object (scenario: headline and file) on stdout instead of
+ * docs/BENCHMARKS.md (not with BENCH_RECORD=0, for quick trials). `--json` prints one JSON object (scenario: headline and file) on stdout instead of
  * the summaries, which then go to stderr.
  */
 import { recordRun, type Bench, type BenchSummary } from './lib';
 import { runLedgerBench } from './ledger';
+import { runOverheadBench } from './overhead';
 
 /** The scenarios, in the order a full run takes them. A scenario adds its one line here. */
 const BENCHES: Record<string, Bench> = {
+  b1: runOverheadBench,
   b3: () => runLedgerBench(),
 };
 
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
     summaries[name] = summary;
     console.log(`${name}: ${summary.headline}`);
   }
-  recordRun(`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
+  if (process.env.BENCH_RECORD !== '0') recordRun(`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
   if (json) process.stdout.write(JSON.stringify(summaries, null, 2) + '\n');
 }
 
