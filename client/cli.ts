@@ -23,6 +23,8 @@ import { InvalidScheduleRequestError } from './schedules';
 import { InvalidScheduleError } from '../jobs/schedule';
 import { withJobClient } from './connect';
 import { doctorCommand } from './doctor';
+import { JobBlockedError } from './blocked';
+import { formatBlockedDiagnosis, formatFailure, formatStatus } from './diagnosis';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
 import { APPROVAL_DECISIONS, DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
@@ -222,7 +224,7 @@ const COMMANDS: readonly Command[] = [
       const { args: [jobId] } = parseCommand(argv, {}, ['<jobId>']);
       return withJobClient(async (connected) => {
         const status = await connected.jobs.status(jobId);
-        print(output, status, `${status.jobId}\t${status.jobType}\t${status.status}${status.step ? `\t${status.step}` : ''}`);
+        print(output, status, formatStatus(status));
         return ExitCode.ok;
       });
     },
@@ -236,12 +238,17 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'diagnose',
     args: '<jobId> [--json]',
-    summary: 'the failure context: step, class, root cause, masked input, events, hint, runbook',
+    summary: 'the failure context: step, class, root cause, masked input, dead-letter episodes, events, hint, runbook; or why a job is blocked',
     async run(argv, output) {
       const { args: [jobId] } = parseCommand(argv, {}, ['<jobId>']);
       return withJobClient(async (connected) => {
-        const context = await connected.jobs.diagnose(jobId);
-        print(output, { jobId, failure: context }, context ? formatFailure(jobId, context) : `${jobId}: no failure recorded`);
+        try {
+          const context = await connected.jobs.diagnose(jobId);
+          print(output, { jobId, failure: context }, context ? formatFailure(jobId, context) : `${jobId}: no failure recorded`);
+        } catch (err) {
+          if (!(err instanceof JobBlockedError)) throw err;
+          print(output, { jobId, failure: null, blocked: err.block }, formatBlockedDiagnosis(jobId, err.block));
+        }
         return ExitCode.ok;
       });
     },
@@ -288,21 +295,6 @@ async function run(argv: string[], output: Output): Promise<number> {
     if ((err instanceof UsageError && err.usage === undefined) || isBadArguments(err)) throw new UsageError(err.message, commandUsage(request.command));
     throw err;
   }
-}
-
-function formatFailure(jobId: string, f: FailureContext): string {
-  const cause = Object.entries(f.rootCause).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
-  return [
-    `${jobId}: ${f.phase} '${f.step}' failed${f.attempt ? ` on attempt ${f.attempt}` : ''}`,
-    `  class:      ${f.errorClass}`,
-    `  message:    ${f.message}`,
-    `  root cause: ${cause}`,
-    `  input:      ${JSON.stringify(f.input)}`,
-    `  hint:       ${f.hint}`,
-    `  runbook:    ${f.runbook}`,
-    '  recent events:',
-    ...f.events.map((e) => `    ${e.at} ${e.status}${e.step ? ` ${e.step}` : ''}${e.note ? ` (${e.note})` : ''}`),
-  ].join('\n');
 }
 
 async function list(argv: string[], output: Output): Promise<number> {

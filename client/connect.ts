@@ -26,12 +26,11 @@ export async function connectJobClient(
   options: { definitions?: readonly JobDefinition[]; logger?: Logger; metrics?: MetricMeter } = {},
 ): Promise<ConnectedJobClient> {
   const connection = await Connection.connect(connectionOptionsFrom(config));
-  const dataConverter = dataConverterFrom(config);
   const tracing = tracingFor(config.JOBLEDGER_TRACING, 'jobledger-client', config.JOBLEDGER_OTLP_URL);
   const client = new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    ...(dataConverter && { dataConverter }),
+    dataConverter: dataConverterFrom(config),
     ...(tracing && { plugins: [tracing.plugin] }),
   });
   // Opened at first use: commands that need Temporal only (status, list) never touch the ledger file.

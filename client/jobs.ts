@@ -30,6 +30,7 @@ import { activeTraceId, inSpan } from '../core/tracing';
 import { SA } from '../common/searchAttributes';
 import { OPERATOR_ACTIONS, type FailureContext, type JobArgs, type JobResult, type OperatorAction } from '../common/types';
 import { jobOutcome } from './outcome';
+import { jobBlock, JobBlockedError, type JobBlock } from './blocked';
 import type { Logger } from '../core/logging';
 import { maskPii, piiPathsOf } from '../codec/masking';
 import { deadLetterPlan, dedupeWindowMs, planFor, type JobDefinition } from '../jobs/define';
@@ -148,6 +149,8 @@ export interface JobStatusView {
   workflowStatus: string;
   startTime: string;
   closeTime?: string;
+  /** Set when the job's workflow task keeps failing (e.g. a payload the worker cannot decode): why, and the fix. */
+  blocked?: JobBlock;
 }
 
 export interface JobClientOptions {
@@ -304,6 +307,7 @@ export class JobClient {
     const description = await this.options.client.workflow.getHandle(jobId).describe();
     const attrs = description.typedSearchAttributes;
     const step = attrs.get(SA.JobStep);
+    const blocked = await jobBlock(this.options.client, jobId, description);
     return {
       jobId,
       jobType: attrs.get(SA.JobType) ?? description.type,
@@ -313,6 +317,7 @@ export class JobClient {
       workflowStatus: description.status.name,
       startTime: description.startTime.toISOString(),
       ...(description.closeTime && { closeTime: description.closeTime.toISOString() }),
+      ...(blocked && { blocked }),
     };
   }
 
@@ -360,8 +365,13 @@ export class JobClient {
     }
   }
 
-  /** The failure context of a job: step, class, root cause, masked input, recent events, hint and runbook. */
+  /**
+   * The failure context of a job: step, class, root cause, masked input, recent events, every dead-letter
+   * episode, hint and runbook. A job whose workflow task keeps failing cannot answer: `JobBlockedError` says why.
+   */
   async diagnose(jobId: string): Promise<FailureContext | null> {
+    const blocked = await jobBlock(this.options.client, jobId);
+    if (blocked) throw new JobBlockedError(jobId, blocked);
     return this.options.client.workflow.getHandle(jobId).query(diagnoseQuery);
   }
 

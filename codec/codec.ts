@@ -56,6 +56,49 @@ export class UnencryptedPayloadError extends Error {
   }
 }
 
+/**
+ * An encrypted payload reached a process that has no `JOBLEDGER_CODEC_KEYS`: its client encrypts and it does
+ * not (two terminals with different settings, say). Without this error the SDK fails with "Unknown encoding".
+ */
+export class MissingCodecKeysError extends Error {
+  override readonly name = 'MissingCodecKeysError';
+  constructor(readonly keyId: string | undefined) {
+    super(
+      `cannot decode a payload encrypted with key '${keyId ?? '(none)'}': JOBLEDGER_CODEC_KEYS is not set in this process. ` +
+        'Give it the same JOBLEDGER_CODEC_KEYS as the client that wrote the payload (or run every client and worker without it)',
+    );
+  }
+}
+
+/**
+ * The codec of a process without `JOBLEDGER_CODEC_KEYS`: payloads stay clear text, and an encrypted payload is
+ * refused with `MissingCodecKeysError`, which names the setting, instead of the SDK's "Unknown encoding".
+ */
+export class ClearTextCodec implements PayloadCodec {
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads;
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    for (const payload of payloads) if (isEncrypted(payload)) throw new MissingCodecKeysError(metadataText(payload, KEY_ID_KEY));
+    return payloads;
+  }
+}
+
+/** The error classes of a payload that cannot be decoded, and the setting that decides each. */
+export const DECODING_ERRORS = {
+  MissingCodecKeysError: 'JOBLEDGER_CODEC_KEYS',
+  UnencryptedPayloadError: 'JOBLEDGER_CODEC_KEYS',
+  UnknownKeyIdError: 'JOBLEDGER_CODEC_KEYS',
+  PayloadDecryptionError: 'JOBLEDGER_CODEC_KEYS',
+} as const;
+export type DecodingErrorClass = keyof typeof DECODING_ERRORS;
+
+/** Whether an error class (an error's name) is one of `DECODING_ERRORS`. */
+export function isDecodingError(name: string | undefined): name is DecodingErrorClass {
+  return name !== undefined && Object.hasOwn(DECODING_ERRORS, name);
+}
+
 /** Options of `EncryptionCodec`. */
 export interface EncryptionCodecOptions {
   /**

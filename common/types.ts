@@ -112,6 +112,20 @@ export interface FailureContext {
   hint: string;
   runbook: string;
   at: string;
+  /** Every stay in the dead letter so far, oldest first, with the operator action that ended each (the diagnose query). */
+  episodes?: DeadLetterEpisode[];
+}
+
+/** One stay of a job in the dead letter: the failure that parked it, and the action that ended the stay. */
+export interface DeadLetterEpisode {
+  parkedAt: string;
+  step: string;
+  phase: FailureContext['phase'];
+  errorClass: string;
+  message: string;
+  attempt?: number;
+  /** Who ended the stay, how and why (`system:parking-timeout` when nobody acted in time); absent while parked. */
+  action?: OperatorAction & { at: string };
 }
 
 /** Arguments of every step activity. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { DataConverter } from '@temporalio/common';
-import { dataConverterOptions } from '../codec/codec';
+import { ClearTextCodec, dataConverterOptions } from '../codec/codec';
 import { parseKeyring } from '../codec/keys';
 import { DEFAULT_TASK_QUEUE } from '../common/constants';
 import { clusterFields, clusterIssues, ConfigError, readConfigFile } from './cluster';
@@ -169,9 +169,12 @@ export function serviceUrl(services: Readonly<Record<string, string>>, name: str
   return Object.entries(services).find(([other]) => serviceVariable(other) === variable)?.[1];
 }
 
-/** The data converter for this configuration: encrypting when keys are configured, the SDK's default otherwise. */
-export function dataConverterFrom(config: Config): DataConverter | undefined {
-  if (!config.JOBLEDGER_CODEC_KEYS) return undefined;
+/**
+ * The data converter for this configuration: encrypting when keys are configured; otherwise clear text, with
+ * encrypted payloads refused by a `MissingCodecKeysError` that names JOBLEDGER_CODEC_KEYS.
+ */
+export function dataConverterFrom(config: Config): DataConverter {
+  if (!config.JOBLEDGER_CODEC_KEYS) return { payloadCodecs: [new ClearTextCodec()] };
   return dataConverterOptions(parseKeyring(config.JOBLEDGER_CODEC_KEYS), { allowPlaintext: config.JOBLEDGER_CODEC_ALLOW_PLAINTEXT });
 }
 

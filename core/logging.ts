@@ -49,9 +49,14 @@ const SDK_TO_PINO = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn'
 
 /** Lets the Temporal SDK (Runtime, worker, workflow and activity loggers) log through pino. */
 export class PinoSdkLogger implements SdkLogger {
-  constructor(private readonly pino: Logger) {}
+  /** `drop` leaves out lines said elsewhere already (e.g. the worker's one report of a decoding failure). */
+  constructor(
+    private readonly pino: Logger,
+    private readonly drop: (meta: LogMetadata | undefined) => boolean = () => false,
+  ) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    if (this.drop(meta)) return;
     // Workflow log metadata crosses the sandbox boundary without its null fields: restore the fixed set.
     const fields = meta && typeof meta.job_id === 'string' && typeof meta.job_type === 'string'
       ? { ...jobLogFields({ job_id: meta.job_id, job_type: meta.job_type }), ...meta }

@@ -3,8 +3,6 @@
  * ledger behind them. Used by `npm run worker`, the demo and the tests, so all three run the same wiring.
  * A worker built from configuration also runs the ledger health check and stops itself when it fails.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
 import { CIRCUIT_STATE_VALUE, Metric } from '../common/metrics';
@@ -15,12 +13,13 @@ import type { JobDefinition } from '../jobs/define';
 import { JobRegistry } from '../jobs/registry';
 import { isPostgresUrl, openLedger, redactUrl, type Ledger } from '../ledger';
 import { breakerTarget, dataConverterFrom, ledgerTarget, servicesFrom, type Config } from '../core/config';
-import { PostgresBreakerStore } from '../resilience/postgres-breaker-store';
+import { openBreakerStore } from '../resilience/open-store';
 import { tracingFor } from '../core/tracing';
 import { concurrencyFrom, connectionOptionsFrom } from '../core/cluster';
 import { bindMetrics, metricsUrl } from './metrics-port';
+import { DecodingFailureReporter, isDecodingFailureLine, reportingDecodingFailures } from './decoding';
 import { JobsModuleError, loadJobApp } from '../jobs/app';
-import { CircuitBreaker, SqliteBreakerStore, type CircuitBreakerOptions } from '../resilience';
+import { CircuitBreaker, type CircuitBreakerOptions } from '../resilience';
 
 export interface JobWorkerOptions {
   connection: NativeConnection;
@@ -62,9 +61,7 @@ export const SHUTDOWN_CLEANUP_MS = 15_000;
  * `target`. State changes are logged.
  */
 export async function openBreaker(target: string, logger: Logger, options: Omit<CircuitBreakerOptions, 'store'> = {}): Promise<{ breaker: CircuitBreaker; close(): Promise<void> }> {
-  const store = isPostgresUrl(target)
-    ? await PostgresBreakerStore.open(target, { onError: (err) => logger.warn({ err }, 'circuit breaker state not synchronised with PostgreSQL; retrying') })
-    : openSqliteBreakerStore(target);
+  const store = await openBreakerStore(target, (err) => logger.warn({ err }, 'circuit breaker state not synchronised with PostgreSQL; retrying'));
   const breaker = new CircuitBreaker({ ...options, store });
   const gauge = Runtime.instance().metricMeter.createGauge(Metric.circuitState, 'int');
   breaker.onTransition((dependency, from, to) => {
@@ -74,10 +71,6 @@ export async function openBreaker(target: string, logger: Logger, options: Omit<
   return { breaker, close: async () => store.close() };
 }
 
-function openSqliteBreakerStore(path: string): SqliteBreakerStore {
-  mkdirSync(dirname(path), { recursive: true });
-  return new SqliteBreakerStore(path);
-}
 
 /** Builds the worker; refuses (AdmissionError naming each violation) if a definition breaks policy. */
 export async function createJobWorker(options: JobWorkerOptions): Promise<Worker> {
@@ -179,7 +172,8 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
     await connection.close();
   };
   try {
-    const dataConverter = dataConverterFrom(config);
+    // A payload this worker cannot decode is logged once, naming JOBLEDGER_CODEC_KEYS (workers/decoding.ts).
+    const dataConverter = reportingDecodingFailures(dataConverterFrom(config), new DecodingFailureReporter(logger));
     const worker = await createJobWorker({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
@@ -190,7 +184,7 @@ export async function workerFromConfig(config: Config, logger: Logger, overrides
       logger,
       services: overrides.services ?? servicesFrom(process.env),
       breaker: breakers.breaker,
-      ...(dataConverter && { dataConverter }),
+      dataConverter,
       ...(tracing && { plugins: [tracing.plugin] }),
       ...(config.JOBLEDGER_WORKER_IDENTITY !== undefined && { identity: config.JOBLEDGER_WORKER_IDENTITY }),
       extra: concurrencyFrom(config),
@@ -232,7 +226,7 @@ export async function installRuntime(config: Config, logger: Logger): Promise<st
     config.JOBLEDGER_METRICS_PORT,
     (bindAddress) =>
       Runtime.install({
-        logger: new PinoSdkLogger(logger),
+        logger: new PinoSdkLogger(logger, isDecodingFailureLine),
         telemetryOptions: {
           logging: { filter: { core: CORE_LOG_LEVEL[config.LOG_LEVEL], other: 'ERROR' }, forward: {} },
           ...(bindAddress !== undefined && { metrics: { prometheus: { bindAddress } } }),

@@ -54,10 +54,12 @@ import { jobLogFields, type JobLogFields } from '../common/logfields';
 import { diagnoseQuery, jobStateQuery, operatorUpdate, type JobState } from '../common/messages';
 import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
+import { maskedValues, maskText } from '../codec/masking';
 import {
   APPROVAL_DECISIONS,
   DEAD_LETTER_ACTIONS,
   OPERATOR_ACTIONS,
+  type DeadLetterEpisode,
   type DeadLetterPlan,
   type DuplicateRun,
   type FailureContext,
@@ -140,6 +142,69 @@ export const JOB_ATTEMPT_PATCH = 'job-attempt-search-attribute';
 export const OUTCOME_FAILURE_PATCH = 'job-outcome-as-failure';
 /** Patch id of the change that starts child jobs as their own workflow type instead of `jobWorkflow`. */
 export const CHILD_TYPE_PATCH = 'child-job-workflow-type';
+/**
+ * Patch id of the change that sends a workflow task's search-attribute writes as one upsert (see
+ * `SearchAttributeBatch`). It implies the three patches before it: a run that has it records none of them
+ * (each patch costs a marker and a `TemporalChangeVersion` upsert in every history).
+ */
+export const SEARCH_ATTRIBUTE_BATCH_PATCH = 'search-attribute-batch';
+
+/**
+ * The search-attribute writes of one workflow task, sent as one upsert: a write is buffered, and the buffer
+ * goes out at the end of the workflow activation, except while a ledger local activity is in flight (its
+ * result arrives in the same workflow task), and at the latest when the job's workflow returns or throws.
+ * Later writes of a key replace earlier ones. A task's commands reach the server together, so what
+ * visibility shows after the task is unchanged; a JobStatus written before a ledger write (finish) is
+ * published only once that write is done. Runs recorded before SEARCH_ATTRIBUTE_BATCH_PATCH write each at once.
+ */
+class SearchAttributeBatch {
+  private batching: boolean | undefined;
+  private readonly pending = new Map<string, SearchAttributePair>();
+  private holds = 0;
+  private queued = false;
+
+  /** Whether this run batches, asked at its first write (so a run that writes nothing records no patch). */
+  get enabled(): boolean {
+    this.batching ??= patched(SEARCH_ATTRIBUTE_BATCH_PATCH);
+    return this.batching;
+  }
+
+  set(pairs: SearchAttributePair[]): void {
+    if (!this.enabled) {
+      upsertSearchAttributes(pairs);
+      return;
+    }
+    for (const pair of pairs) this.pending.set(pair.key.name, pair);
+    this.schedule();
+  }
+
+  /** Runs a ledger local activity; writes made meanwhile wait for its result, in the same workflow task. */
+  async local<T>(work: () => Promise<T>): Promise<T> {
+    this.holds++;
+    try {
+      return await work();
+    } finally {
+      this.holds--;
+      this.schedule();
+    }
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const pairs = [...this.pending.values()];
+    this.pending.clear();
+    upsertSearchAttributes(pairs);
+  }
+
+  private schedule(): void {
+    if (this.queued) return;
+    this.queued = true;
+    void Promise.resolve().then(() => {
+      this.queued = false;
+      if (this.holds === 0) this.flush();
+    });
+  }
+}
 
 /** Lifecycle events kept for diagnostics. */
 const EVENTS_KEPT = 20;
@@ -279,6 +344,15 @@ function outcomeFailure(result: JobResult): ApplicationFailure {
  * return it, see OUTCOME_FAILURE_PATCH).
  */
 export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<JobResult> {
+  const attributes = new SearchAttributeBatch();
+  try {
+    return await runJobWith(args, body, attributes);
+  } finally {
+    attributes.flush();
+  }
+}
+
+async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: SearchAttributeBatch): Promise<JobResult> {
   const { workflowId: jobId, workflowType } = workflowInfo();
   const problems = jobArgsProblems(args, workflowInfo().parent?.workflowId);
   const named = (args as { jobType?: unknown } | null)?.jobType;
@@ -311,7 +385,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   const mark = (status: JobStatus, extra: SearchAttributePair[] = []) => {
     state.status = status;
     note(status, state.step);
-    upsertSearchAttributes([{ key: SA.JobStatus, value: status }, ...extra]);
+    attributes.set([{ key: SA.JobStatus, value: status }, ...extra]);
   };
   // How many times each step key has been dispatched (operator retries start it again).
   const dispatches = new Map<string, number>();
@@ -321,12 +395,30 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
     state.step = name;
     note(state.status, name, 'dispatched');
     // Version 2 of the workflow also publishes JobAttempt; runs recorded before it replay unchanged.
-    const withAttempt = patched(JOB_ATTEMPT_PATCH);
-    upsertSearchAttributes([{ key: SA.JobStep, value: name }, ...(withAttempt ? [{ key: SA.JobAttempt, value: count }] : [])]);
+    const withAttempt = attributes.enabled || patched(JOB_ATTEMPT_PATCH);
+    attributes.set([{ key: SA.JobStep, value: name }, ...(withAttempt ? [{ key: SA.JobAttempt, value: count }] : [])]);
   };
 
+  // Every stay in the dead letter, with the action that ended it (see parkNow).
+  const episodes: DeadLetterEpisode[] = [];
+  /**
+   * The diagnose query's answer: the failure with the events up to now and every episode; failure messages and
+   * operator reasons masked like the input (the input's PII values, and any email address).
+   */
+  const diagnosis = (): FailureContext | null => {
+    const failure = state.failure;
+    if (!failure) return null;
+    const hidden = state.plan ? maskedValues(args.input, state.plan.sanitizedInput) : [];
+    const mask = (text: string) => maskText(text, hidden);
+    return {
+      ...failure,
+      message: mask(failure.message),
+      events: events.map((e) => ({ ...e, ...(e.note && { note: mask(e.note) }) })),
+      episodes: episodes.map((e) => ({ ...e, message: mask(e.message), ...(e.action && { action: { ...e.action, reason: mask(e.action.reason) } }) })),
+    };
+  };
   setHandler(jobStateQuery, () => state);
-  setHandler(diagnoseQuery, () => state.failure ?? null);
+  setHandler(diagnoseQuery, diagnosis);
   setHandler(
     operatorUpdate,
     async (action) => {
@@ -354,7 +446,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   /** A ledger write in the job's bookkeeping; a failure is logged and left to history (the audit trail). */
   const recordBestEffort = async (entry: RecordArgs) => {
     try {
-      await record(entry);
+      await attributes.local(() => record(entry));
     } catch (err) {
       log.error('ledger trail entry not recorded', { ...fields({ outcome: 'ledger-unavailable' }), kind: entry.kind, error: factsOf(err).message });
     }
@@ -369,6 +461,15 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
     state.failure = failure;
     pending = undefined;
     mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
+    const episode: DeadLetterEpisode = {
+      parkedAt: now(),
+      step: failure.step,
+      phase: failure.phase,
+      errorClass: failure.errorClass,
+      message: failure.message,
+      ...(failure.attempt !== undefined && { attempt: failure.attempt }),
+    };
+    episodes.push(episode);
     metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: args.jobType, error_class: failure.errorClass });
     await recordBestEffort({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
     log.warn('job dead-lettered', { ...fields({ step: failure.step, outcome: 'dead-lettered' }), error_class: failure.errorClass });
@@ -378,6 +479,8 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
       ? pending!
       : { action: policy.onTimeout, operator: 'system:parking-timeout', reason: `parked longer than ${policy.timeoutMs} ms` };
     if (!acted) state.actions.push({ ...action, at: now() });
+    episode.action = { ...action, at: now() };
+    note(JobStatus.DeadLettered, failure.step, `${action.action} by ${action.operator}`);
     await recordBestEffort({ jobId, kind: `operator.${action.action}`, data: { operator: action.operator, reason: action.reason, step: failure.step } });
     log.info('operator action', { ...fields({ step: failure.step, outcome: action.action }), operator: action.operator });
     return action;
@@ -424,7 +527,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
     mark(status);
     for (;;) {
       try {
-        await finish({ jobId, status, outcome });
+        await attributes.local(() => finish({ jobId, status, outcome }));
         break;
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -442,7 +545,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
 
   /** A Completed job's result is returned; any other end fails the workflow (recorded older runs return it). */
   const settle = (result: JobResult): JobResult => {
-    if (result.status === JobStatus.Completed || !patched(OUTCOME_FAILURE_PATCH)) return result;
+    if (result.status === JobStatus.Completed || !(attributes.enabled || patched(OUTCOME_FAILURE_PATCH))) return result;
     throw outcomeFailure(result);
   };
 
@@ -464,7 +567,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   const prepareJob = async (): Promise<JobPlan | JobResult> => {
     for (;;) {
       try {
-        const prepared = await prepare(args);
+        const prepared = await attributes.local(() => prepare(args));
         if ('duplicateOf' in prepared) return duplicateRun(prepared);
         return prepared;
       } catch (err) {
@@ -487,7 +590,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
   const plan: JobPlan = prepared;
   state.plan = plan;
   metricMeter.createCounter(Metric.jobsStarted).add(1, { job_type: plan.jobType });
-  upsertSearchAttributes([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
+  attributes.set([{ key: SA.IdempotencyKey, value: plan.idempotencyKey }]);
   log.info('job started', { ...fields(), definition_version: plan.definitionVersion });
 
   const saga: SagaEntry[] = [];
@@ -523,7 +626,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
         const facts = factsOf(err);
         const failure = failureContext(name, 'step', facts, input, actions === DEAD_LETTER_ACTIONS ? undefined : actions);
         state.failure = failure;
-        upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
+        attributes.set([{ key: SA.ErrorClass, value: facts.errorClass }]);
         log.warn('step failed for good', { ...fields({ step: name, outcome: 'failure' }), error_class: facts.errorClass });
         // A permanent failure after reversible work: undo it. Anything else waits for an operator. Steps
         // still running alongside are awaited first, so that what they do is known (and undone) too.
@@ -609,7 +712,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
     const workflowId = jobIdFor(jobType, idempotencyKey);
     const known = spent.get(workflowId);
     if (known) throw known;
-    const childType = patched(CHILD_TYPE_PATCH) ? jobType : JOB_WORKFLOW_TYPE;
+    const childType = attributes.enabled || patched(CHILD_TYPE_PATCH) ? jobType : JOB_WORKFLOW_TYPE;
     let result: JobResult;
     try {
       result = await executeChild<(a: JobArgs) => Promise<JobResult>>(childType, {
@@ -697,7 +800,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
       : { message: `approval '${name}' timed out after ${timeoutMs} ms`, errorClass: ErrorClass.Timeout };
     const failure = failureContext(name, 'approval', facts, plan.sanitizedInput);
     state.failure = failure;
-    upsertSearchAttributes([{ key: SA.ErrorClass, value: facts.errorClass }]);
+    attributes.set([{ key: SA.ErrorClass, value: facts.errorClass }]);
     throw end(decided ? 'compensate' : (options.onTimeout ?? 'compensate'), failure);
   };
 
@@ -786,7 +889,7 @@ export async function runJob(args: JobArgs, body: JobBody | undefined): Promise<
       // The workflow code itself gave up (a business rule): undo the reversible work, or end as Failed.
       const failure = failureContext(state.step ?? 'workflow', 'step', factsOf(err), plan.sanitizedInput);
       state.failure = failure;
-      upsertSearchAttributes([{ key: SA.ErrorClass, value: failure.errorClass }]);
+      attributes.set([{ key: SA.ErrorClass, value: failure.errorClass }]);
       result = saga.length > 0 ? await conclude('compensate', failure) : await close(JobStatus.Failed, { error: summary(failure) }, plan.deadLetter);
     } else {
       // Anything else that ends the run: JobStatus must not claim the job is still running.
