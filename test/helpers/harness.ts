@@ -49,6 +49,8 @@ export async function createHarness(
     dataConverter?: DataConverter;
     /** OpenTelemetry tracing for the worker and the client: the worker then bundles its own workflows. */
     tracing?: Tracing;
+    /** The workflow bundle's entry of jobs written as code outside the tests' bundle (a jobs module's `workflowsPath`): the worker then bundles it itself. Default the tests' bundle. */
+    workflowsPath?: string;
   } = {},
 ): Promise<Harness> {
   const logger = options.logger ?? testLogger();
@@ -66,8 +68,8 @@ export async function createHarness(
     ...(options.breaker && { breaker: options.breaker }),
     ...(options.dataConverter && { dataConverter: options.dataConverter }),
     ...(options.tracing && { plugins: [options.tracing.plugin] }),
-    workflowsPath: TEST_WORKFLOWS_PATH,
-    extra: existsSync(BUNDLE) && !options.dataConverter && !options.tracing ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
+    workflowsPath: options.workflowsPath ?? TEST_WORKFLOWS_PATH,
+    extra: existsSync(BUNDLE) && !options.workflowsPath && !options.dataConverter && !options.tracing ? { workflowBundle: { codePath: BUNDLE }, workflowsPath: undefined } : {},
   });
   const client =
     options.dataConverter || options.tracing
