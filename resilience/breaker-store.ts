@@ -51,8 +51,14 @@ export interface BreakerStore {
   compareAndSet(dependency: string, expectedVersion: number, next: BreakerRecord): boolean;
 }
 
+/** A store that can list every dependency's record (what the dashboard's health panel shows). */
+export interface BreakerListing {
+  /** Every stored record, by dependency, sorted by dependency. */
+  list(): Array<{ dependency: string; record: BreakerRecord }>;
+}
+
 /** Breaker state in this process only. */
-export class MemoryBreakerStore implements BreakerStore {
+export class MemoryBreakerStore implements BreakerStore, BreakerListing {
   private readonly records = new Map<string, BreakerRecord>();
 
   get(dependency: string): BreakerRecord | undefined {
@@ -65,6 +71,10 @@ export class MemoryBreakerStore implements BreakerStore {
     if (storedVersion !== expectedVersion) return false;
     this.records.set(dependency, { ...next });
     return true;
+  }
+
+  list(): Array<{ dependency: string; record: BreakerRecord }> {
+    return [...this.records].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([dependency, record]) => ({ dependency, record: { ...record } }));
   }
 }
 
@@ -82,17 +92,29 @@ interface BreakerRow {
   version: number;
 }
 
+function recordFromRow(row: BreakerRow): BreakerRecord {
+  return {
+    state: row.state as BreakerState,
+    failures: row.failures,
+    successes: row.successes,
+    openedAt: row.opened_at,
+    halfOpenInFlight: row.half_open_in_flight,
+    version: row.version,
+  };
+}
+
 /**
  * Breaker state shared by every process on this host that opens the same SQLite file. The file may be a
  * dedicated one or the ledger's: the store only touches its own `circuit_breakers` table, created if
  * missing. The connection runs in WAL mode (readers never wait for the writer) with a busy timeout, and
  * with `synchronous = NORMAL`: a power loss may forget the last breaker update, which is harmless.
  */
-export class SqliteBreakerStore implements BreakerStore {
+export class SqliteBreakerStore implements BreakerStore, BreakerListing {
   private readonly db: Database.Database;
   private readonly selectStmt: Database.Statement<[string], BreakerRow>;
   private readonly insertStmt: Database.Statement<unknown[]>;
   private readonly updateStmt: Database.Statement<unknown[]>;
+  private readonly listStmt: Database.Statement<[], BreakerRow & { dependency: string }>;
 
   constructor(path: string, options: SqliteBreakerStoreOptions = {}) {
     if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
@@ -119,6 +141,9 @@ export class SqliteBreakerStore implements BreakerStore {
       `INSERT INTO circuit_breakers (dependency, state, failures, successes, opened_at, half_open_in_flight, version)
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dependency) DO NOTHING`,
     );
+    this.listStmt = this.db.prepare(
+      'SELECT dependency, state, failures, successes, opened_at, half_open_in_flight, version FROM circuit_breakers ORDER BY dependency',
+    );
     this.updateStmt = this.db.prepare(
       `UPDATE circuit_breakers SET state = ?, failures = ?, successes = ?, opened_at = ?, half_open_in_flight = ?, version = ?
        WHERE dependency = ? AND version = ?`,
@@ -127,15 +152,11 @@ export class SqliteBreakerStore implements BreakerStore {
 
   get(dependency: string): BreakerRecord | undefined {
     const row = this.selectStmt.get(dependency);
-    if (!row) return undefined;
-    return {
-      state: row.state as BreakerState,
-      failures: row.failures,
-      successes: row.successes,
-      openedAt: row.opened_at,
-      halfOpenInFlight: row.half_open_in_flight,
-      version: row.version,
-    };
+    return row && recordFromRow(row);
+  }
+
+  list(): Array<{ dependency: string; record: BreakerRecord }> {
+    return this.listStmt.all().map((row) => ({ dependency: row.dependency, record: recordFromRow(row) }));
   }
 
   compareAndSet(dependency: string, expectedVersion: number, next: BreakerRecord): boolean {

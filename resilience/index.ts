@@ -18,6 +18,8 @@ export {
   SqliteBreakerStore,
   initialRecord,
   type BreakerRecord,
+  type BreakerListing,
   type BreakerStore,
   type SqliteBreakerStoreOptions,
 } from './breaker-store';
+export { openBreakerStore, type OpenBreakerStore } from './open-store';

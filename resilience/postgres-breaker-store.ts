@@ -12,7 +12,7 @@
  */
 import pg from 'pg';
 import { redactUrl } from '../ledger/postgres';
-import { MemoryBreakerStore, type BreakerRecord, type BreakerState, type BreakerStore } from './breaker-store';
+import { MemoryBreakerStore, type BreakerListing, type BreakerRecord, type BreakerState, type BreakerStore } from './breaker-store';
 
 export interface PostgresBreakerStoreOptions {
   /** How often the replica pulls newer records. Default 500 ms. */
@@ -61,7 +61,7 @@ function recordOf(row: BreakerRow): BreakerRecord {
   };
 }
 
-export class PostgresBreakerStore implements BreakerStore {
+export class PostgresBreakerStore implements BreakerStore, BreakerListing {
   private readonly replica = new MemoryBreakerStore();
   private readonly pool: pg.Pool;
   private readonly timer: NodeJS.Timeout;
@@ -93,6 +93,11 @@ export class PostgresBreakerStore implements BreakerStore {
 
   get(dependency: string): BreakerRecord | undefined {
     return this.replica.get(dependency);
+  }
+
+  /** The replica's records (as of the last pull). */
+  list(): Array<{ dependency: string; record: BreakerRecord }> {
+    return this.replica.list();
   }
 
   compareAndSet(dependency: string, expectedVersion: number, next: BreakerRecord): boolean {
