@@ -4,7 +4,8 @@
 #   ./temporal-dev.sh up       start in the background, wait until healthy, register search attributes
 #   ./temporal-dev.sh down     stop the server this script started (by its recorded PID)
 #   ./temporal-dev.sh status   say whether it is running
-#   ./temporal-dev.sh env      print `export` lines for clients, workers and the `temporal` CLI
+#   ./temporal-dev.sh env      print `export` lines for clients, workers and the `temporal` CLI (no encryption)
+#   ./temporal-dev.sh env --encrypted   the same, plus JOBLEDGER_CODEC_KEYS: use it for every worker and client, or for none
 #   ./temporal-dev.sh logs     print the server log (add -f to follow)
 #
 # Settings (environment, with defaults):
@@ -17,11 +18,16 @@
 #   TEMPORAL_CODEC_PORT=8081    codec server port, bound to 127.0.0.1
 #
 # Payload encryption: on the first `up`, .temporal/codec.env is created (mode 600) with a fresh AES-256
-# key and two bearer tokens (auditor, viewer). `env` exports JOBLEDGER_CODEC_KEYS from it, so clients and
-# workers started after `eval "$(./temporal-dev.sh env)"` store only ciphertext in history. The local Web
-# UI sends no token, so this script turns on anonymous decoding for it (JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer:
-# PII masked; off by default anywhere else). Encoding (start, signal, update with a payload) needs the
-# auditor token, so the Web UI cannot send payloads; use the CLI:
+# key and two bearer tokens (auditor, viewer). Plain `env` does not turn encryption on: a worker started
+# without the eval (`npm run worker` in another terminal) and a CLI started with it would otherwise disagree,
+# and every job the CLI submits would wait for a worker that cannot decode it. Both default to the same
+# settings as `env` prints, so they agree with or without the eval. `env --encrypted` also exports
+# JOBLEDGER_CODEC_KEYS from codec.env: eval it in the worker's terminal and the CLI's alike (a mismatch
+# is reported as a blocked job by `jobledger status`, `diagnose` and `doctor`). The codec server runs
+# either way: the local Web UI sends no token, so this script turns on anonymous decoding for it
+# (JOBLEDGER_CODEC_ANONYMOUS_ROLE=viewer: PII masked, clear-text payloads included; off by default anywhere
+# else). Encoding (start, signal, update with a payload) needs the auditor token, so the Web UI cannot send
+# payloads; use the CLI:
 #   temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer <auditor token>"
 set -euo pipefail
 
@@ -172,19 +178,32 @@ env_lines() {
   echo "export TEMPORAL_CLI=$(cli)"
   echo "export TEMPORAL_UI_URL=http://127.0.0.1:$ui_port"
   if codec_enabled && [ -f "$codec_env" ]; then
-    echo "export $(grep '^JOBLEDGER_CODEC_KEYS=' "$codec_env")"
     echo "export JOBLEDGER_CODEC_ENDPOINT=http://127.0.0.1:$codec_port"
   fi
+  case "${1:-}" in
+    "") ;;
+    --encrypted)
+      if ! codec_enabled || [ ! -f "$codec_env" ]; then
+        echo "no encryption keys: run ./temporal-dev.sh up with TEMPORAL_CODEC=on first" >&2
+        exit 1
+      fi
+      echo "export $(grep '^JOBLEDGER_CODEC_KEYS=' "$codec_env")"
+      ;;
+    *)
+      echo "usage: $0 env [--encrypted]" >&2
+      exit 2
+      ;;
+  esac
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) env_lines ;;
+  env) env_lines "${2:-}" ;;
   logs) if [ "${2:-}" = "-f" ]; then tail -f "$log_file"; else cat "$log_file"; fi ;;
   *)
-    echo "usage: $0 up|down|status|env|logs [-f]" >&2
+    echo "usage: $0 up|down|status|env [--encrypted]|logs [-f]" >&2
     exit 2
     ;;
 esac

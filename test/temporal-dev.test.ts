@@ -12,7 +12,7 @@ import { freePort, tempDir, unique } from './helpers/servers';
 
 let settings: NodeJS.ProcessEnv;
 let cliPath: string;
-const dev = (command: string) => run('./temporal-dev.sh', [command], settings);
+const dev = (...args: string[]) => run('./temporal-dev.sh', args, settings);
 
 before(async () => {
   settings = {
@@ -83,9 +83,12 @@ test('a job started before down is still listed after up', async () => {
   assert.ok(listed.includes(workflowId), `listed after restart:\n${listed}`);
 });
 
-test('up also runs the codec server, env exports the encryption keys, and down stops both', async () => {
+test('up also runs the codec server; env leaves encryption off, env --encrypted exports the keys; down stops both', async () => {
   const env = await dev('env');
-  assert.match(env.stdout, /^export JOBLEDGER_CODEC_KEYS='\{"current":"k1","keys":\{"k1":"[A-Za-z0-9+/=]{44}"\}\}'$/m);
+  // Plain env must not turn encryption on: a worker started without the eval would then fail every job (issue 14).
+  assert.doesNotMatch(env.stdout, /JOBLEDGER_CODEC_KEYS/);
+  const encrypted = await dev('env', '--encrypted');
+  assert.match(encrypted.stdout, /^export JOBLEDGER_CODEC_KEYS='\{"current":"k1","keys":\{"k1":"[A-Za-z0-9+/=]{44}"\}\}'$/m);
   assert.match(env.stdout, new RegExp(`^export JOBLEDGER_CODEC_ENDPOINT=http://127.0.0.1:${settings.TEMPORAL_CODEC_PORT}$`, 'm'));
   const codecUrl = `http://127.0.0.1:${settings.TEMPORAL_CODEC_PORT}`;
   const anonymous = await fetch(`${codecUrl}/decode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"payloads":[]}' });
