@@ -205,7 +205,7 @@ const COMMANDS: readonly Command[] = [
       parseCommand(argv, {}, []);
       const jobs = await applicationJobs();
       const violations = checkDefinitions(jobs);
-      const ok = `${jobs.length} job definitions, all admissible`;
+      const ok = `${jobs.length} job definition${jobs.length === 1 ? '' : 's'}, all admissible`;
       print(output, { ok: violations.length === 0, violations }, violations.length === 0 ? ok : formatViolations(violations));
       return violations.length === 0 ? ExitCode.ok : ExitCode.failure;
     },
