@@ -23,6 +23,7 @@ import { InvalidScheduleRequestError } from './schedules';
 import { InvalidScheduleError } from '../jobs/schedule';
 import { withJobClient } from './connect';
 import { doctorCommand } from './doctor';
+import { dashboardCommand } from './dashboard/command';
 import { JobBlockedError } from './blocked';
 import { formatBlockedDiagnosis, formatFailure, formatStatus } from './diagnosis';
 import { formatJobs, listJobs } from './list';
@@ -278,6 +279,7 @@ const COMMANDS: readonly Command[] = [
   },
   ...SCHEDULE_COMMANDS,
   doctorCommand,
+  dashboardCommand,
   auditExportCommand,
   ...AUDIT_COMMANDS,
 ];
