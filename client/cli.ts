@@ -28,6 +28,7 @@ import { JobBlockedError } from './blocked';
 import { formatBlockedDiagnosis, formatFailure, formatStatus } from './diagnosis';
 import { formatJobs, listJobs } from './list';
 import { formatReport, reconcile } from './reconcile';
+import { recordReconcileVerdict, verdictOf } from './health';
 import { APPROVAL_DECISIONS, DEAD_LETTER_ACTIONS, type FailureContext, type OperatorActionKind } from '../common/types';
 import { MAX_INPUT_BYTES } from '../common/constants';
 import {
@@ -337,6 +338,8 @@ async function reconcileCommand(values: ReturnType<typeof reconcileOptions>, out
       ...(since && { since }),
       settleMs: 5_000,
     });
+    // The verdict goes to the ledger, where a dashboard on any host reads the last one (client/health.ts).
+    await recordReconcileVerdict(connected.ledger, verdictOf(report, { ...(config.JOBLEDGER_SUBMITTED_BY !== undefined && { checkedBy: config.JOBLEDGER_SUBMITTED_BY }) }));
     print(output, report, formatReport(report));
     return report.ok ? ExitCode.ok : ExitCode.failure;
   });
