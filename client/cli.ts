@@ -24,6 +24,7 @@ import { InvalidScheduleError } from '../jobs/schedule';
 import { withJobClient } from './connect';
 import { doctorCommand } from './doctor';
 import { dashboardCommand } from './dashboard/command';
+import { reportCommand } from './report';
 import { JobBlockedError } from './blocked';
 import { formatBlockedDiagnosis, formatFailure, formatStatus } from './diagnosis';
 import { formatJobs, listJobs } from './list';
@@ -281,6 +282,7 @@ const COMMANDS: readonly Command[] = [
   ...SCHEDULE_COMMANDS,
   doctorCommand,
   dashboardCommand,
+  reportCommand,
   auditExportCommand,
   ...AUDIT_COMMANDS,
 ];
