@@ -34,7 +34,7 @@ export interface LedgerBenchOptions {
   lookups?: number;
 }
 
-interface Timing {
+export interface Timing {
   ops: number;
   opsPerSec: number;
   p50Us: number;
@@ -159,7 +159,7 @@ async function bulkJobsPostgres(url: string, n: number): Promise<void> {
   }
 }
 
-interface Lookups {
+export interface Lookups {
   jobs: number;
   bulkInsertMs: number;
   findJob: Timing;
@@ -185,6 +185,19 @@ async function lookupTimings(ledger: Ledger, n: number, lookups: number, bulkIns
     if (await ledger.findJob(`${BULK_TYPE}:absent-${i}`)) throw new Error('absent job found');
   });
   return { jobs: n, bulkInsertMs: Math.round(bulkInsertMs), findJob, getJobById, findJobMiss };
+}
+
+/**
+ * Ledger lookups among `jobs` Completed job records on a SQLite ledger file in `dir` (the same bulk insert
+ * and lookups as the ledger bench), for B5's growth figures.
+ */
+export async function sqliteLookups(dir: string, jobs: number, lookups: number): Promise<Lookups> {
+  const file = join(dir, `jobs-${jobs}.db`);
+  await openLedger(file).close(); // the schema
+  const t0 = performance.now();
+  bulkJobsSqlite(file, jobs);
+  const ledger = openLedger(file);
+  return lookupTimings(ledger, jobs, lookups, performance.now() - t0).finally(() => ledger.close());
 }
 
 function sqliteVersion(): string {

@@ -8,11 +8,17 @@
 import { recordRun, type Bench, type BenchSummary } from './lib';
 import { runLedgerBench } from './ledger';
 import { runOverheadBench } from './overhead';
+import { runDuplicateBench } from './duplicates';
+import { runAuditBench } from './audit';
+import { runGrowthBench } from './growth';
 
 /** The scenarios, in the order a full run takes them. A scenario adds its one line here. */
 const BENCHES: Record<string, Bench> = {
   b1: runOverheadBench,
+  b2: runDuplicateBench,
   b3: () => runLedgerBench(),
+  b4: runAuditBench,
+  b5: runGrowthBench,
 };
 
 const ALIASES: Record<string, string> = { ledger: 'b3' };

@@ -22,7 +22,8 @@ import { JobRegistry } from '../jobs/registry';
 import { openLedger, type Ledger } from '../ledger';
 import { freePort, resolveExecutable } from '../test/helpers/servers';
 import { createJobWorker } from '../workers/worker';
-import { BENCH_JOBS } from './jobs';
+import { BENCH_JOBS, listJob } from './jobs';
+import { pool } from './lib';
 import * as plainActivities from './plain-activities';
 
 export const BENCH_WORKFLOWS_PATH = require.resolve('./workflows');
@@ -108,4 +109,19 @@ export async function historyShape(client: Client, workflowId: string): Promise<
     byType[name] = (byType[name] ?? 0) + 1;
   }
   return { events: history.events?.length ?? 0, byType };
+}
+
+/**
+ * Runs `n` `bench.list` jobs to their end: `submitters` concurrent submitters, each submitting a job and
+ * waiting for its result before the next. Returns the wall time and the job ids.
+ */
+export async function runJobs(stack: Stack, n: number, submitters: number, prefix: string): Promise<{ ms: number; jobIds: string[] }> {
+  const jobIds: string[] = [];
+  const t0 = performance.now();
+  await pool(n, submitters, async (i) => {
+    const { jobId } = await stack.jobs.submit(listJob, { id: `${prefix}-${i}` });
+    await stack.client.workflow.getHandle(jobId).result();
+    jobIds[i] = jobId;
+  });
+  return { ms: performance.now() - t0, jobIds };
 }
