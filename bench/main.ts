@@ -11,6 +11,7 @@ import { runOverheadBench } from './overhead';
 import { runDuplicateBench } from './duplicates';
 import { runAuditBench } from './audit';
 import { runGrowthBench } from './growth';
+import { runDashboardBench } from './dashboard';
 
 /** The scenarios, in the order a full run takes them. A scenario adds its one line here. */
 const BENCHES: Record<string, Bench> = {
@@ -19,6 +20,7 @@ const BENCHES: Record<string, Bench> = {
   b3: () => runLedgerBench(),
   b4: runAuditBench,
   b5: runGrowthBench,
+  dashboard: runDashboardBench,
 };
 
 const ALIASES: Record<string, string> = { ledger: 'b3' };
