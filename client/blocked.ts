@@ -94,12 +94,14 @@ async function failureFacts(client: Client, failure: temporal.api.failure.v1.IFa
  * when the pending workflow task has been attempted more than once.
  */
 export async function jobBlock(client: Client, jobId: string, description?: WorkflowExecutionDescription): Promise<JobBlock | undefined> {
-  const handle = client.workflow.getHandle(jobId);
-  const described = description ?? (await handle.describe());
-  if (described.status.name !== 'RUNNING') return undefined;
-  const attempts = described.raw.pendingWorkflowTask?.attempt ?? 0;
-  if (attempts <= 1) return undefined;
-  const history = await handle.fetchHistory();
+  const described = description ?? (await client.workflow.getHandle(jobId).describe());
+  return pendingTaskBlock(client, jobId, described.status.name === 'RUNNING', described.raw.pendingWorkflowTask?.attempt ?? 0);
+}
+
+/** `jobBlock` from what the caller described itself: whether the run is open, and its pending workflow task's attempts. */
+export async function pendingTaskBlock(client: Client, jobId: string, running: boolean, attempts: number): Promise<JobBlock | undefined> {
+  if (!running || attempts <= 1) return undefined;
+  const history = await client.workflow.getHandle(jobId).fetchHistory();
   const event = lastFailedTask(history.events ?? []);
   const failure = event?.workflowTaskFailedEventAttributes?.failure;
   if (!event || !failure) return undefined;

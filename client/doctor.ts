@@ -2,17 +2,19 @@
  * `jobledger doctor [--fix] [--json]`: one pass or fail line per check of a deployment, from the configuration
  * every process reads: the configuration itself (TLS files included), connectivity, the namespace, every
  * search attribute (with `--fix`, the missing ones are registered through the operator service), the codec
- * server, the ledger and a worker polling the task queue. Every check is bounded in time.
+ * server, the ledger, a worker polling the task queue, and running jobs blocked by a failing workflow task
+ * (a payload the workers cannot decode, say). Every check is bounded in time.
  *
  * Exit 0 when every check passes (or is skipped), 1 when one fails, 2 when the configuration is invalid.
  */
 import { connect as tcpConnect } from 'node:net';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { z } from 'zod';
 import list from '../common/search-attributes.json';
 import { ConfigError, connectionOptionsFrom, usesTls } from '../core/cluster';
-import { ledgerTarget, loadConfig, type Config } from '../core/config';
+import { dataConverterFrom, ledgerTarget, loadConfig, type Config } from '../core/config';
+import { pendingTaskBlock, type JobBlock } from './blocked';
 import { ExitCode, parseCommand, type Command, type Output } from '../core/commands';
 import { openLedger } from '../ledger';
 import { redactUrl } from '../ledger/postgres';
@@ -165,6 +167,39 @@ async function workerCheck(connection: Connection, namespace: string, taskQueue:
   return { check: 'worker', status: 'pass', detail: `${identities.length} worker(s) polling task queue ${taskQueue}: ${identities.join(', ')}` };
 }
 
+/** How many running jobs, newest first, the `blocked jobs` check looks at. */
+export const BLOCKED_SCAN_LIMIT = 100;
+
+/**
+ * Running jobs whose workflow task keeps failing (client/blocked.ts), e.g. a payload the workers cannot decode
+ * because their JOBLEDGER_CODEC_KEYS differ from the clients'. Looks at the newest `BLOCKED_SCAN_LIMIT`.
+ */
+export async function blockedJobsCheck(connection: Connection, config: Config): Promise<CheckResult> {
+  const namespace = config.TEMPORAL_NAMESPACE;
+  const client = new Client({ connection, namespace, dataConverter: dataConverterFrom(config) });
+  const encryption = `this client: ${config.JOBLEDGER_CODEC_KEYS ? 'JOBLEDGER_CODEC_KEYS set (encrypts)' : 'JOBLEDGER_CODEC_KEYS unset (clear text)'}`;
+  const listed = await connection.workflowService.listWorkflowExecutions({ namespace, query: 'ExecutionStatus="Running"', pageSize: BLOCKED_SCAN_LIMIT });
+  const ids = (listed.executions ?? []).flatMap((e) => (e.execution?.workflowId ? [e.execution.workflowId] : []));
+  const blocked: [string, JobBlock][] = [];
+  for (const workflowId of ids) {
+    const described = await connection.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId } });
+    const running = described.workflowExecutionInfo?.status === temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
+    const block = await pendingTaskBlock(client, workflowId, running, described.pendingWorkflowTask?.attempt ?? 0);
+    if (block) blocked.push([workflowId, block]);
+  }
+  if (blocked.length === 0) return { check: 'blocked jobs', status: 'pass', detail: `none of ${ids.length} running job(s) is blocked (${encryption})` };
+  const decoding = blocked.filter(([, b]) => b.cause === 'decoding');
+  const shown = blocked.slice(0, 3).map(([id, b]) => `${id} (${b.errorClass})`).join(', ');
+  const fix = (decoding[0] ?? blocked[0]!)[1];
+  return {
+    check: 'blocked jobs',
+    status: 'fail',
+    detail:
+      `${blocked.length} of ${ids.length} running job(s) blocked, ${decoding.length} by a payload the worker cannot decode: ${shown}${blocked.length > 3 ? ', ...' : ''}` +
+      ` (${encryption}) — ${fix.setting ? `${fix.setting}: ` : ''}${fix.fix}; jobledger status <jobId> shows each`,
+  };
+}
+
 /** The codec server: reachable and answering `/decode` with the configured token. Skipped when not configured. */
 export async function codecCheck(config: Config): Promise<CheckResult> {
   const url = config.JOBLEDGER_CODEC_URL;
@@ -242,7 +277,7 @@ async function temporalChecks(config: Config, fix: boolean): Promise<CheckResult
   const skipped = (check: string): CheckResult => ({ check, status: 'skip', detail: 'not checked: no connection' });
   const unreachable = await probeTcp(address);
   if (unreachable !== undefined) {
-    return [{ check: 'connect', status: 'fail', detail: `${address} ${unreachable}` }, skipped('namespace'), skipped('search attributes'), skipped('worker')];
+    return [{ check: 'connect', status: 'fail', detail: `${address} ${unreachable}` }, skipped('namespace'), skipped('search attributes'), skipped('worker'), skipped('blocked jobs')];
   }
   let connection: Connection;
   try {
@@ -251,7 +286,7 @@ async function temporalChecks(config: Config, fix: boolean): Promise<CheckResult
     // TCP connected, gRPC did not: with TLS on, most often a server that does not serve TLS (or another CA/name).
     const problem = describeConnectError(err);
     const hint = usesTls(config) && !problem.startsWith('TLS') ? ' — TLS is on: does the server serve TLS with this CA and server name?' : '';
-    return [{ check: 'connect', status: 'fail', detail: `${address} ${problem}${hint}` }, skipped('namespace'), skipped('search attributes'), skipped('worker')];
+    return [{ check: 'connect', status: 'fail', detail: `${address} ${problem}${hint}` }, skipped('namespace'), skipped('search attributes'), skipped('worker'), skipped('blocked jobs')];
   }
   try {
     try {
@@ -280,6 +315,11 @@ async function temporalChecks(config: Config, fix: boolean): Promise<CheckResult
       results.push(await workerCheck(connection, namespace, config.JOBLEDGER_TASK_QUEUE));
     } catch (err) {
       results.push({ check: 'worker', status: 'fail', detail: `cannot describe task queue ${config.JOBLEDGER_TASK_QUEUE}: ${messageOf(err)}` });
+    }
+    try {
+      results.push(await within(CHECK_TIMEOUT_MS, blockedJobsCheck(connection, config)));
+    } catch (err) {
+      results.push({ check: 'blocked jobs', status: 'fail', detail: `cannot look for blocked jobs: ${messageOf(err)}` });
     }
     return results;
   } finally {
@@ -325,7 +365,7 @@ export function formatResults(results: readonly CheckResult[]): string {
 export const doctorCommand: Command = {
   name: 'doctor',
   args: '[--fix] [--json]',
-  summary: 'check the deployment: connection, namespace, search attributes, codec, ledger, a polling worker (--fix registers missing search attributes)',
+  summary: 'check the deployment: connection, namespace, search attributes, codec, ledger, a polling worker, blocked jobs (--fix registers missing search attributes)',
   async run(argv: string[], output: Output): Promise<number> {
     const { values } = parseCommand(argv, { fix: { type: 'boolean' } }, []);
     const { results, invalidConfig } = await runDoctor(process.env, { fix: values.fix === true });

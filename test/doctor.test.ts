@@ -71,7 +71,7 @@ test('doctor passes against the dev server with a worker polling and the codec s
   const r = await cli(['doctor'], doctorEnv(env.address, taskQueue, { JOBLEDGER_CODEC_URL: codec.url, JOBLEDGER_CODEC_TOKEN: TOKEN }));
   const found = lines(r, 'pass');
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const check of ['config', 'tls', 'connect', 'namespace', 'search attribute JobStatus', 'search attribute JobAttempt', 'codec', 'ledger', 'worker']) {
+  for (const check of ['config', 'tls', 'connect', 'namespace', 'search attribute JobStatus', 'search attribute JobAttempt', 'codec', 'ledger', 'worker', 'blocked jobs']) {
     assert.ok(found.has(`pass ${check}`), `no pass line for ${check}:\n${r.stdout}`);
   }
   assert.match(found.get('pass worker')!, new RegExp(`polling task queue ${taskQueue}`));
