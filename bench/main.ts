@@ -12,6 +12,7 @@ import { runDuplicateBench } from './duplicates';
 import { runAuditBench } from './audit';
 import { runGrowthBench } from './growth';
 import { runDashboardBench } from './dashboard';
+import { runBullmqBench } from './bullmq';
 
 /** The scenarios, in the order a full run takes them. A scenario adds its one line here. */
 const BENCHES: Record<string, Bench> = {
@@ -20,6 +21,7 @@ const BENCHES: Record<string, Bench> = {
   b3: () => runLedgerBench(),
   b4: runAuditBench,
   b5: runGrowthBench,
+  b6: () => runBullmqBench(),
   dashboard: runDashboardBench,
 };
 
