@@ -54,7 +54,7 @@ import { jobLogFields, type JobLogFields } from '../common/logfields';
 import { diagnoseQuery, jobStateQuery, operatorUpdate, type JobState } from '../common/messages';
 import { Metric } from '../common/metrics';
 import { SA } from '../common/searchAttributes';
-import { maskedValues, maskText } from '../codec/masking';
+import { maskedValues, maskText } from '../common/masking';
 import {
   APPROVAL_DECISIONS,
   DEAD_LETTER_ACTIONS,
