@@ -18,7 +18,7 @@ export const PEER_QUEUE = 'bench-peer';
  * SDK runs activities by default (100); a lock of 3 s (jobledger's steps time out after 3 s, PEER_STEP_TIMEOUT)
  * renewed every 1.5 s (the default half), a stalled-job check every second, so a killed worker's jobs are
  * back in the wait list within about 4 s; and up to 10 recoveries of one job (the default, 1, fails a job
- * whose workers die twice).
+ * whose workers die twice). Completed jobs are kept (the default), so their ids keep deduplicating.
  */
 export function peerWorkerOptions(redisPort: number): WorkerOptions {
   return {
@@ -27,7 +27,6 @@ export function peerWorkerOptions(redisPort: number): WorkerOptions {
     lockDuration: 3_000,
     stalledInterval: 1_000,
     maxStalledCount: 10,
-    removeOnComplete: { count: 100_000 },
   };
 }
 
