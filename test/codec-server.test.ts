@@ -18,7 +18,7 @@ import { CodecConfigError, generateKey, parseKeyring } from '../codec/keys';
 import { codecServerOptionsFromEnv, jobPayloadPiiPaths } from '../codec/main';
 import { piiPathsOf } from '../codec/masking';
 import { startCodecServer, type CodecServer, type CodecServerOptions } from '../codec/server';
-import { jobs as EXAMPLE_JOBS } from '../examples/jobs';
+import { jobs as PII_JOBS, PII_PATHS } from './fixtures/pii-jobs';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const VIEWER = 'viewer-token-0123456789abcdef';
@@ -276,13 +276,13 @@ test('codec server: the request log holds neither tokens nor payload contents', 
 });
 
 test('codec main: viewers are masked on the given jobs\' PII under "input" by default', () => {
-  assert.deepEqual(jobPayloadPiiPaths(EXAMPLE_JOBS), [['input', 'customer', 'email']]);
+  assert.deepEqual(jobPayloadPiiPaths(PII_JOBS), PII_PATHS, 'every job\'s PII, a path shared by two jobs once');
   const options = codecServerOptionsFromEnv({
     JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
     JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer' }),
     TEMPORAL_UI_URL: 'http://127.0.0.1:18233/namespaces',
-  }, EXAMPLE_JOBS);
-  assert.deepEqual(options.piiPaths, [['input', 'customer', 'email']]);
+  }, PII_JOBS);
+  assert.deepEqual(options.piiPaths, PII_PATHS);
   assert.deepEqual(options.corsOrigins, ['http://127.0.0.1:18233', 'http://127.0.0.1:8233', 'http://localhost:8233']);
   assert.throws(() => codecServerOptionsFromEnv({ JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS) }), CodecConfigError);
   assert.throws(
@@ -296,7 +296,7 @@ test('codec main: prints its URL as one JSON line, serves decodes, and stops on 
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      JOBLEDGER_JOBS_MODULE: 'examples/jobs/index.ts',
+      JOBLEDGER_JOBS_MODULE: 'test/fixtures/pii-jobs.ts',
       JOBLEDGER_CODEC_KEYS: JSON.stringify(KEYS),
       JOBLEDGER_CODEC_TOKENS: JSON.stringify({ [VIEWER]: 'viewer', [AUDITOR]: 'auditor' }),
       LOG_LEVEL: 'info',
@@ -314,7 +314,7 @@ test('codec main: prints its URL as one JSON line, serves decodes, and stops on 
   assert.equal(url, `http://127.0.0.1:${port}`);
 
   const server = { url, port, stop: async () => {} };
-  const job = { jobType: 'order.fulfill', input: ORDER, submittedBy: 'test' };
+  const job = { jobType: 'test.pii-order', input: ORDER, submittedBy: 'test' };
   const [viewed] = await decodeVia(server, VIEWER, [defaultPayloadConverter.toPayload(job)]);
   assert.deepEqual(defaultPayloadConverter.fromPayload(viewed!), { ...job, input: { ...ORDER, customer: { id: 'c-7', email: '***' } } });
 
