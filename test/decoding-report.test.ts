@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { classifyWorkflowTaskFailure } from '../client/blocked';
 import { ClearTextCodec, encryptPayload, MissingCodecKeysError, UnencryptedPayloadError } from '../codec/codec';
 import { generateKey, parseKeyring, UnknownKeyIdError } from '../codec/keys';
@@ -45,11 +45,13 @@ test('the worker reports a decoding failure once per class and interval, with th
   const reporter = new DecodingFailureReporter(createLogger({ level: 'info' }, sink), 60_000, () => now);
   const failing = reportingCodec(new ClearTextCodec(), reporter);
   const encrypted = encryptPayload(defaultPayloadConverter.toPayload('x'), keyring);
-  for (let i = 0; i < 5; i++) await assert.rejects(failing.decode([encrypted]), MissingCodecKeysError);
+  // Thrown on with its class as the failure type, so that the workflow task's failure in history keeps it.
+  const asFailure = (err: unknown) => err instanceof ApplicationFailure && err.type === 'MissingCodecKeysError' && err.cause instanceof MissingCodecKeysError;
+  for (let i = 0; i < 5; i++) await assert.rejects(failing.decode([encrypted]), asFailure);
   reporter.report(new Error('not a decoding failure'));
   reporter.report(new UnencryptedPayloadError('json/plain'));
   now = 61_000;
-  await assert.rejects(failing.decode([encrypted]), MissingCodecKeysError);
+  await assert.rejects(failing.decode([encrypted]), asFailure);
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(
     lines.map((l) => [l.msg, l.level, l.error_class, l.setting, l.failures_since_last_report]),
@@ -63,6 +65,8 @@ test('the worker reports a decoding failure once per class and interval, with th
 
 test("the SDK's per-retry lines about a decoding failure are recognised (and dropped by the worker); others are kept", () => {
   assert.equal(isDecodingFailureLine({ error: new MissingCodecKeysError('k1') }), true);
+  assert.equal(isDecodingFailureLine({ error: ApplicationFailure.create({ type: 'UnencryptedPayloadError', message: 'refusing...' }) }), true);
+  assert.equal(isDecodingFailureLine({ error: ApplicationFailure.create({ type: 'DependencyUnavailable', message: 'down' }) }), false);
   assert.equal(isDecodingFailureLine({ failure: 'Failure { message: "...", stack_trace: "UnknownKeyIdError: payload was encrypted..." }' }), true);
   assert.equal(isDecodingFailureLine({ error: new Error('a bug in the workflow') }), false);
   assert.equal(isDecodingFailureLine({ failure: 'ReferenceError: x is not defined' }), false);

@@ -6,7 +6,7 @@
  * failures are dropped (`isDecodingFailureLine`). The failed workflow task still records the error in the
  * job's history, where `jobledger status` and `diagnose` read it (client/blocked.ts).
  */
-import type { DataConverter, PayloadCodec } from '@temporalio/common';
+import { ApplicationFailure, type DataConverter, type PayloadCodec } from '@temporalio/common';
 import { DECODING_ERRORS, isDecodingError } from '../codec/codec';
 import type { Logger } from '../core/logging';
 
@@ -48,7 +48,11 @@ export class DecodingFailureReporter {
   }
 }
 
-/** `inner`, with every decoding failure reported before it is thrown on. */
+/**
+ * `inner`, with every decoding failure reported, then thrown on as an `ApplicationFailure` of the error's class:
+ * a plain Error reaches the workflow task's failure in history without its class, and `jobledger status`
+ * classifies the failure by it (client/blocked.ts).
+ */
 export function reportingCodec(inner: PayloadCodec, reporter: DecodingFailureReporter): PayloadCodec {
   return {
     encode: (payloads) => inner.encode(payloads),
@@ -57,6 +61,7 @@ export function reportingCodec(inner: PayloadCodec, reporter: DecodingFailureRep
         return await inner.decode(payloads);
       } catch (err) {
         reporter.report(err);
+        if (err instanceof Error && isDecodingError(err.name)) throw ApplicationFailure.create({ type: err.name, message: err.message, cause: err });
         throw err;
       }
     },
@@ -77,6 +82,7 @@ const DECODING_CLASS_NAMES = new RegExp(Object.keys(DECODING_ERRORS).join('|'));
 export function isDecodingFailureLine(meta: Record<string, unknown> | undefined): boolean {
   if (meta === undefined) return false;
   const { error, failure } = meta;
+  if (error instanceof ApplicationFailure && isDecodingError(error.type ?? undefined)) return true;
   if (error instanceof Error && isDecodingError(error.name)) return true;
   return typeof failure === 'string' && DECODING_CLASS_NAMES.test(failure);
 }
