@@ -10,6 +10,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { latestCheckpoint } from '../audit/archive';
 import { JobStatus, TERMINAL_STATUSES, jobIdFor } from '../common/constants';
 import { SA } from '../common/searchAttributes';
 import type { EffectSource } from '../jobs/effects';
@@ -332,12 +333,11 @@ async function countArchive(dir: string, scope: Scope): Promise<ArchiveCounts> {
   const leaves = new Tally();
   const problems: string[] = [];
   if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new Error(`archive directory ${dir} does not exist`);
-  const checkpoints = await listJson(join(dir, 'checkpoints'));
-  const latest = checkpoints.at(-1);
-  if (latest) {
-    const checkpoint = JSON.parse(await readFile(join(dir, 'checkpoints', latest), 'utf8')) as { timestamp: string; treeSize: number };
-    summary.checkpointAt = checkpoint.timestamp;
-    summary.treeSize = checkpoint.treeSize;
+  const latest = await latestCheckpoint(dir);
+  if (latest && 'problem' in latest) problems.push(`${latest.problem}; run \`jobledger audit verify\``);
+  else if (latest) {
+    summary.checkpointAt = latest.checkpoint.timestamp;
+    summary.treeSize = latest.checkpoint.treeSize;
   }
   for (const name of (await listJson(join(dir, 'leaves'))).slice(0, summary.treeSize)) {
     let leaf: { jobId: string; closedAt: string; payload: { history?: { events?: HistoryEvent[] } } | null };

@@ -6,12 +6,14 @@
  * archived", and pruned leaves still count.
  */
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { appendLeaves, generateKeyPair, pruneArchive, signerFrom } from '../audit/archive';
 import { closedJobEntries } from '../client/audit-export';
+import { lastReconcileVerdict } from '../client/health';
 import { reconcile, formatReport, type ReconcileReport, type ReconcileSources } from '../client/reconcile';
 import type { JobResult } from '../common/types';
 import type { AppliedEffect, EffectSource } from '../jobs/effects';
@@ -107,9 +109,15 @@ test('jobledger reconcile counts the effects the jobs module names, at the servi
     JOBLEDGER_SERVICE_INVENTORY_URL: sandbox.urls.inventory,
     JOBLEDGER_SERVICE_EMAIL_URL: sandbox.urls.email,
   };
-  const r = await cli(['reconcile', '--json'], { ...base, ...services });
+  const r = await cli(['reconcile', '--json'], { ...base, ...services, JOBLEDGER_SUBMITTED_BY: 'reconcile-test' });
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const report: ReconcileReport = JSON.parse(r.stdout);
+  // Its verdict is in the ledger, for the dashboard: when, what it found, who ran it and where.
+  const verdict = await lastReconcileVerdict(h.ledger);
+  assert.deepEqual(
+    verdict && { checkedAt: verdict.checkedAt, ok: verdict.ok, rows: verdict.rows, discrepancies: verdict.discrepancies, checkedBy: verdict.checkedBy, host: verdict.host },
+    { checkedAt: report.checkedAt, ok: true, rows: report.rows.length, discrepancies: 0, checkedBy: 'reconcile-test', host: hostname() },
+  );
   assert.deepEqual(
     report.effects?.map((e) => [e.jobType, e.source, e.completed, ...e.kinds.map((k) => `${k.kind} ${k.net}`)]),
     [
