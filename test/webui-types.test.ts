@@ -14,7 +14,6 @@ import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { JobStatus } from '../common/constants';
-import { jobs } from '../examples/jobs';
 import { orderFulfillJob } from '../examples/jobs/order';
 import { greetingJob } from '../examples/jobs/greeting';
 import type { Sandbox } from '../examples/sandbox';
@@ -59,7 +58,7 @@ async function waitForStatus(jobId: string, status: string): Promise<void> {
 before(async () => {
   ({ env, uiUrl } = await startDevServerWithUi());
   sandbox = await withSandbox();
-  h = await startHarness(env, jobs, { services: sandbox.urls });
+  h = await startHarness(env, [orderFulfillJob, greetingJob], { services: sandbox.urls });
   if (!skip) browser = await launchBrowser();
 
   const completedOrder = await h.jobs.submit(orderFulfillJob, order(unique('ord-ok')));
