@@ -12,7 +12,7 @@ import type { JobDefinition } from '../jobs/define';
 import { runJob, type JobBody } from './toolkit';
 
 export { jobStateQuery, diagnoseQuery, operatorUpdate, type JobState } from '../common/messages';
-export { JOB_ATTEMPT_PATCH, OUTCOME_FAILURE_PATCH, CHILD_TYPE_PATCH } from './toolkit';
+export { JOB_ATTEMPT_PATCH, OUTCOME_FAILURE_PATCH, CHILD_TYPE_PATCH, SEARCH_ATTRIBUTE_BATCH_PATCH } from './toolkit';
 
 /** The generic workflow type of earlier versions: runs the job its argument names, as a list-form job. */
 export async function jobWorkflow(args: JobArgs): Promise<JobResult> {

@@ -150,12 +150,14 @@ export const CHILD_TYPE_PATCH = 'child-job-workflow-type';
 export const SEARCH_ATTRIBUTE_BATCH_PATCH = 'search-attribute-batch';
 
 /**
- * The search-attribute writes of one workflow task, sent as one upsert: a write is buffered, and the buffer
- * goes out at the end of the workflow activation, except while a ledger local activity is in flight (its
- * result arrives in the same workflow task), and at the latest when the job's workflow returns or throws.
- * Later writes of a key replace earlier ones. A task's commands reach the server together, so what
- * visibility shows after the task is unchanged; a JobStatus written before a ledger write (finish) is
- * published only once that write is done. Runs recorded before SEARCH_ATTRIBUTE_BATCH_PATCH write each at once.
+ * The search-attribute writes of one workflow task, sent as one upsert. A write is buffered; the runtime
+ * flushes the buffer before it waits on anything that ends the workflow task (an activity, a child job, a
+ * condition) and when the job's workflow returns or throws, and a write made while no ledger local activity
+ * is in flight also goes out at the end of the activation (so workflow code's own waits never hide it). A
+ * local activity's result arrives in the same workflow task, so writes made before it wait for it. Later
+ * writes of a key replace earlier ones. A task's commands reach the server together, so what visibility
+ * shows after each task is unchanged, except that a JobStatus written just before a ledger write (finish) is
+ * published with its result. Runs recorded before SEARCH_ATTRIBUTE_BATCH_PATCH write each at once.
  */
 class SearchAttributeBatch {
   private batching: boolean | undefined;
@@ -178,14 +180,13 @@ class SearchAttributeBatch {
     this.schedule();
   }
 
-  /** Runs a ledger local activity; writes made meanwhile wait for its result, in the same workflow task. */
+  /** Runs a ledger local activity; buffered writes wait (at most until the next flush) for its result. */
   async local<T>(work: () => Promise<T>): Promise<T> {
     this.holds++;
     try {
       return await work();
     } finally {
       this.holds--;
-      this.schedule();
     }
   }
 
@@ -473,6 +474,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
     metricMeter.createCounter(Metric.jobsDeadLettered).add(1, { job_type: args.jobType, error_class: failure.errorClass });
     await recordBestEffort({ jobId, kind: 'job.dead_lettered', data: { step: failure.step, phase: failure.phase, errorClass: failure.errorClass } });
     log.warn('job dead-lettered', { ...fields({ step: failure.step, outcome: 'dead-lettered' }), error_class: failure.errorClass });
+    attributes.flush();
     const acted = await condition(() => pending !== undefined || (interruptible && ending !== undefined), policy.timeoutMs);
     if (interruptible && ending && pending === undefined) throw ending;
     const action: OperatorAction = acted
@@ -630,6 +632,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
         log.warn('step failed for good', { ...fields({ step: name, outcome: 'failure' }), error_class: facts.errorClass });
         // A permanent failure after reversible work: undo it. Anything else waits for an operator. Steps
         // still running alongside are awaited first, so that what they do is known (and undone) too.
+        attributes.flush();
         if (isPermanent(facts.errorClass) && running > 0) await condition(() => running === 0);
         if (ending) throw ending;
         if (isPermanent(facts.errorClass) && saga.length > 0) throw end('compensate', failure);
@@ -672,6 +675,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
   const runPlannedStep = async (step: StepPlan, key: string, input: unknown, results: () => Record<string, unknown>, skippable: boolean) => {
     const actions = skippable ? DEAD_LETTER_ACTIONS : DEAD_LETTER_ACTIONS.filter((a) => a !== 'skip');
     const run = async () => {
+      attributes.flush();
       const value = await activity(step, step.activityType, step.retry)(stepArgs(key, input, results()));
       state.results[key] = value;
       const { compensation } = step;
@@ -714,6 +718,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
     if (known) throw known;
     const childType = attributes.enabled || patched(CHILD_TYPE_PATCH) ? jobType : JOB_WORKFLOW_TYPE;
     let result: JobResult;
+    attributes.flush();
     try {
       result = await executeChild<(a: JobArgs) => Promise<JobResult>>(childType, {
         workflowId,
@@ -782,6 +787,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
     mark(JobStatus.AwaitingApproval);
     await recordBestEffort({ jobId, kind: 'approval.requested', data: { name, timeoutMs } });
     log.info('approval requested', { ...fields({ step: name, outcome: 'awaiting-approval' }), timeout_ms: timeoutMs });
+    attributes.flush();
     const decided = await condition(() => decision !== undefined || ending !== undefined, timeoutMs);
     state.approval = undefined;
     if (ending) throw ending;
@@ -812,6 +818,7 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
       for (;;) {
         enterStep(entry.name);
         try {
+          attributes.flush();
           await activity(entry.step, entry.activityType, entry.retry)(entry.args());
           compensated.push(entry.name);
           break;
