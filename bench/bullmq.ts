@@ -6,14 +6,15 @@
  * (jobledger's idempotency key; BullMQ's `jobId`). Every step applies one effect to the bench's effect
  * store, which counts calls and applied effects per (job, step).
  *
- * Throughput: one worker process per side; `rounds` interleaved rounds of `jobs` jobs per side (submitted 20
- * at a time, each awaited to its end); jobs per second and submit-to-end latency per round, and the median of
+ * Throughput: one worker process per side; a warm-up of `jobs / 2` jobs per side, then `rounds` interleaved
+ * rounds of `jobs` jobs per side (submitted 20 at a time, each awaited to its end); jobs per second and submit-to-end latency per round, and the median of
  * the per-round ratio jobledger / BullMQ. After each round, 10 of its jobs are submitted again on each side:
  * they must start nothing (every step of every job applied exactly once).
  *
- * Kills: two worker processes per side. `kills` times, a job is submitted beside `load` others and the
- * store holds its answer to that job's step k mod 3 (reserve, charge, notify) just after applying the
- * effect; the worker that made the call is killed with SIGKILL right then, and a replacement is started.
+ * Kills: two worker processes per side. `kills` times, at least KILL_INTERVAL_MS apart, a job is submitted
+ * beside `load` others and the store holds its answer to that job's step k mod 3 (reserve, charge, notify)
+ * just after applying the effect; the worker that made the call is killed with SIGKILL right then, and a
+ * replacement is started.
  * Whatever else the killed worker was running dies with it, wherever it was. Once every job has ended,
  * the applied effects per step are counted. Writes artifacts/bench/b6.json.
  */
@@ -53,6 +54,11 @@ const SUBMITTERS = 20;
 const HOLD_MS = 1_000;
 /** How long every job of the kill phase gets to end after the last kill. */
 const SETTLE_MS = 180_000;
+/**
+ * The least time from one kill to the next, on both sides: the denser the kills, the more often a recovered
+ * job is killed again, so both sides get the same pace (jobledger's loop needs about this much anyway).
+ */
+const KILL_INTERVAL_MS = 2_000;
 
 interface RoundFigures {
   jobs: number;
@@ -78,6 +84,8 @@ interface StepTally {
 interface KillFigures {
   kills: number;
   jobs: number;
+  /** Jobs the system itself reported as recovered from a dead worker (BullMQ's `stalled` events); jobledger: null. */
+  recoveries: number | null;
   ended: { completed: number; failed: number; unfinished: number };
   seconds: number;
   steps: StepTally[];
@@ -94,6 +102,8 @@ interface Peer {
   jobIdOf(id: string): string;
   startWorker(): Proc;
   ready(proc: Proc): Promise<void>;
+  /** Recoveries the system reported so far, where it reports them. */
+  recoveries(): number | null;
 }
 
 function tally(store: EffectStore, jobIds: readonly string[]): StepTally[] {
@@ -152,7 +162,9 @@ async function killRun(peer: Peer, store: EffectStore, prefix: string, kills: nu
     ends.push(ended);
   };
   const began = performance.now();
+  const recoveredBefore = peer.recoveries();
   for (let k = 0; k < kills; k++) {
+    const paced = new Promise((r) => setTimeout(r, KILL_INTERVAL_MS));
     const id = `${prefix}-${k}`;
     const step = PEER_STEPS[k % PEER_STEPS.length]!;
     const held = peer.jobIdOf(id);
@@ -165,13 +177,16 @@ async function killRun(peer: Peer, store: EffectStore, prefix: string, kills: nu
     victim.kill('SIGKILL');
     await exited;
     start();
+    await paced;
   }
   const settled = await Promise.all(ends.map((e) => Promise.race([e, new Promise<undefined>((r) => setTimeout(() => r(undefined), SETTLE_MS))])));
   const seconds = (performance.now() - began) / 1000;
   const steps = tally(store, jobIds);
+  const recoveredAfter = peer.recoveries();
   return {
     kills,
     jobs: jobIds.length,
+    recoveries: recoveredAfter === null || recoveredBefore === null ? null : recoveredAfter - recoveredBefore,
     ended: { completed: settled.filter((s) => s === true).length, failed: settled.filter((s) => s === false).length, unfinished: settled.filter((s) => s === undefined).length },
     seconds: round(seconds, 1),
     steps,
@@ -222,11 +237,14 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
       ready: async (proc) => {
         await workerStarted(proc);
       },
+      recoveries: () => null,
     };
 
     const waiters = new Map<string, (ok: boolean) => void>();
     queueEvents.on('completed', ({ jobId }) => waiters.get(jobId)?.(true));
     queueEvents.on('failed', ({ jobId }) => waiters.get(jobId)?.(false));
+    let stalled = 0;
+    queueEvents.on('stalled', () => (stalled += 1));
     const bullmq: Peer = {
       jobIdOf: (id) => id,
       submit: async (id) => {
@@ -245,6 +263,7 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
       ready: async (proc) => {
         await until('bullmq worker started', () => line(proc, 'bullmq worker started'), 60_000);
       },
+      recoveries: () => stalled,
     };
     const peers: Record<Side, Peer> = { jobledger, bullmq };
 
@@ -252,7 +271,7 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
     console.log(`b6: redis ${redis.version}; ${rounds} rounds of ${jobs} jobs per side, then ${kills} kills per side`);
     const throughputWorkers = SIDES.map((side) => ({ side, proc: peers[side].startWorker() }));
     await Promise.all(throughputWorkers.map(({ side, proc }) => peers[side].ready(proc)));
-    for (const side of SIDES) await throughputRound(peers[side], `${run}-warm-${side}`, 20);
+    for (const side of SIDES) await throughputRound(peers[side], `${run}-warm-${side}`, Math.ceil(jobs / 2));
     const throughputJobs: Record<Side, string[]> = { jobledger: [], bullmq: [] };
     let dedupedAll = true;
     const perRound = await interleaved(rounds, {
@@ -282,14 +301,14 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
       killed[side] = await killRun(peers[side], store, `${run}-kill-${side}`, kills, load);
       await stopStarted();
       const k = killed[side];
-      console.log(`  ${side}: ${k.kills} kills over ${k.jobs} jobs in ${k.seconds} s; ended ${JSON.stringify(k.ended)}`);
+      console.log(`  ${side}: ${k.kills} kills over ${k.jobs} jobs in ${k.seconds} s; ended ${JSON.stringify(k.ended)}${k.recoveries === null ? '' : `; ${k.recoveries} stalled jobs recovered`}`);
       for (const t of k.steps) console.log(`    ${t.step}: ${t.applied} applied (${t.calls} calls), ${t.duplicateEffects} duplicate effects in ${t.jobsDuplicated} jobs, ${t.jobsMissing} jobs missing it`);
     }
 
     const result = {
       scenario: 'b6',
       redis: redis.version,
-      settings: { rounds, jobs, kills, load, submitters: SUBMITTERS, holdMs: HOLD_MS },
+      settings: { rounds, jobs, kills, load, submitters: SUBMITTERS, holdMs: HOLD_MS, killIntervalMs: KILL_INTERVAL_MS },
       throughput: { perRound, ratios, medianRatio: ratio, resubmissionsDeduplicated: dedupedAll, everyStepAppliedOnce: onceEach },
       kills: killed,
     };
