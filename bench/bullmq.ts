@@ -106,6 +106,16 @@ interface Peer {
   recoveries(): number | null;
 }
 
+/** `promise`'s value, or undefined if it has not settled within `ms`; the timer never outlives the race. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function tally(store: EffectStore, jobIds: readonly string[]): StepTally[] {
   const counts = store.counts();
   return PEER_STEPS.map((step) => {
@@ -170,7 +180,8 @@ async function killRun(peer: Peer, store: EffectStore, prefix: string, kills: nu
     const held = peer.jobIdOf(id);
     const inStep = store.holdNext(held, step, HOLD_MS);
     await Promise.all([submit(id), ...Array.from({ length: load }, (_, j) => submit(`${id}-load-${j}`))]);
-    const call = await Promise.race([inStep, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${held} never reached ${step}`)), 120_000))]);
+    const call = await within(inStep, 120_000);
+    if (!call) throw new Error(`${held} never reached ${step} within 120 s`);
     const victim = [...live].find((child) => child.pid === call.workerPid);
     if (!victim) throw new Error(`${held}/${step} was called by pid ${call.workerPid}, not one of this side's workers`);
     const exited = new Promise((r) => victim.once('exit', r));
@@ -179,7 +190,7 @@ async function killRun(peer: Peer, store: EffectStore, prefix: string, kills: nu
     start();
     await paced;
   }
-  const settled = await Promise.all(ends.map((e) => Promise.race([e, new Promise<undefined>((r) => setTimeout(() => r(undefined), SETTLE_MS))])));
+  const settled = await Promise.all(ends.map((e) => within(e, SETTLE_MS)));
   const seconds = (performance.now() - began) / 1000;
   const steps = tally(store, jobIds);
   const recoveredAfter = peer.recoveries();
