@@ -3,21 +3,21 @@
  * success rate, nearest-rank percentiles from the histogram, a repeated finish counted once, a rerun
  * measured from its own submission, the window's edges, errors by class and retried attempts, and
  * incremental ingestion giving the same figures as reading everything at once. Then the same figures
- * from a real SQLite ledger through readNewEvents, reading only what is new on the second call.
+ * from real ledgers (SQLite and PostgreSQL) through readNewEvents, reading only what is new on the second call.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   DASHBOARD_WINDOWS,
   FigureAggregate,
+  figuresFromLedger,
   LATENCY_BUCKETS_MS,
   latencyBucketOf,
   latencyFigures,
   readNewEvents,
 } from '../client/dashboard/figures';
 import { openLedger, type LedgerEvent } from '../ledger';
-import { tempDir } from './helpers/servers';
+import { ledgerBackends } from './helpers/ledger-backends';
 
 const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);
 
@@ -109,24 +109,28 @@ test('ingesting events in pieces gives the figures of ingesting them at once', (
   assert.equal(whole.figures('15m', NOW).total.outcomes.Abandoned, 8);
 });
 
-test('readNewEvents reads a real ledger after its cursor: a second call reads only the new events', async () => {
-  const ledger = openLedger(join(tempDir(), 'ledger.db'));
-  try {
-    const record = (id: string) =>
-      ledger.recordRun({ jobId: `e.job:${id}`, jobType: 'e.job', idempotencyKey: id, inputHash: 'h', submittedBy: 't', definitionVersion: '1', runId: `r-${id}`, dedupeWindowMs: 60_000 });
-    await record('1');
-    await ledger.updateJobStatus('e.job:1', 'Completed', {});
-    const aggregate = new FigureAggregate();
-    const first = await readNewEvents(ledger, aggregate);
-    assert.equal(first, 2);
-    await record('2');
-    await ledger.updateJobStatus('e.job:2', 'Compensated', {});
-    assert.equal(await readNewEvents(ledger, aggregate), 2, 'only the two new events are read');
-    const figures = aggregate.figures('15m', Date.now());
-    assert.deepEqual(figures.total.outcomes, { Completed: 1, Compensated: 1, Abandoned: 0, Failed: 0 });
-    assert.equal(figures.window, '15m');
-    assert.equal(figures.to - figures.from, DASHBOARD_WINDOWS['15m']);
-  } finally {
-    await ledger.close();
-  }
-});
+for (const backend of ledgerBackends()) {
+  describe(backend.name, () => {
+    test('readNewEvents reads a real ledger after its cursor: a second call reads only the new events', async () => {
+      const ledger = openLedger(await backend.newTarget());
+      try {
+        const record = (id: string) =>
+          ledger.recordRun({ jobId: `e.job:${id}`, jobType: 'e.job', idempotencyKey: id, inputHash: 'h', submittedBy: 't', definitionVersion: '1', runId: `r-${id}`, dedupeWindowMs: 60_000 });
+        await record('1');
+        await ledger.updateJobStatus('e.job:1', 'Completed', {});
+        const aggregate = new FigureAggregate();
+        assert.equal(await readNewEvents(ledger, aggregate), 2);
+        await record('2');
+        await ledger.updateJobStatus('e.job:2', 'Compensated', {});
+        assert.equal(await readNewEvents(ledger, aggregate), 2, 'only the two new events are read');
+        const figures = aggregate.figures('15m', Date.now());
+        assert.deepEqual(figures.total.outcomes, { Completed: 1, Compensated: 1, Abandoned: 0, Failed: 0 });
+        assert.equal(figures.window, '15m');
+        assert.equal(figures.to - figures.from, DASHBOARD_WINDOWS['15m']);
+        assert.equal((await figuresFromLedger(ledger, '15m')).total.closed, 2, 'a one-off read gives the same');
+      } finally {
+        await ledger.close();
+      }
+    });
+  });
+}

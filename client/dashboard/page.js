@@ -180,6 +180,7 @@ function renderTypeSelect(figures) {
 
 function renderFigures(f, all) {
   $('success-rate').textContent = formatRate(f.successRate);
+  $('success-rate').className = `big ${f.successRate === null ? '' : f.successRate >= 0.99 ? 'good' : f.successRate >= 0.9 ? 'fair' : 'poor'}`;
   $('success-rate').dataset.value = f.successRate === null ? '' : String(f.successRate);
   fillCounts($('outcomes'), OUTCOMES.map((s) => [s, s, f.outcomes[s]]));
   fillCounts($('latency'), [
@@ -188,7 +189,8 @@ function renderFigures(f, all) {
     ['p99', 'p99', f.latency.p99Ms, `≤ ${formatMs(f.latency.p99Ms)}`],
     ['latency-count', 'jobs measured', f.latency.count],
   ]);
-  $('percentile-method').textContent = all.percentileMethod;
+  $('percentile-method').textContent = 'Histogram buckets 10, 20, 50 ms … 7 d; each percentile is the upper bound of the bucket holding its nearest rank (see below).';
+  $('method-full').textContent = `Percentiles: ${all.percentileMethod}`;
   fillCounts($('live'), LIVE.map((s) => [`live-${s}`, s, f.live ? f.live[s] : null]));
   fillCounts($('window-counts'), [
     ['submitted', 'Submitted', f.submitted],
@@ -224,10 +226,11 @@ function renderChart(t) {
   view.chart = new uPlot(
     {
       width,
-      height: 170,
+      height: 190,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
+      // Half a bin of room on each side, so the first and last bars are drawn whole.
+      scales: { x: { time: true, range: (u, min, max) => [min - t.binMs / 2000, max + t.binMs / 2000] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
       axes: [{ stroke: '#52606d', grid: { stroke: '#eef1f4' } }, { stroke: '#52606d', grid: { stroke: '#eef1f4' }, size: 44 }],
       series: [{}, { label: 'closed / min', stroke: '#2f6fde', fill: 'rgba(47,111,222,0.35)', width: 1, ...(bars && { paths: bars }), points: { show: false } }],
     },
