@@ -19,6 +19,7 @@
  * the applied effects per step are counted. Writes artifacts/bench/b6.json.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { JobClient } from '../client/jobs';
@@ -65,6 +66,50 @@ interface RoundFigures {
   seconds: number;
   jobsPerSec: number;
   latency: Latency;
+  /** CPU seconds per 100 jobs, by process: the server (Temporal's dev server, or redis-server), the worker, the bench (clients and effect store). */
+  cpuPer100Jobs: { server: number; worker: number; bench: number };
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat; 0 once it is gone, NaN for no pid. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The Temporal dev server the SDK started: this process's child running `server start-dev` (undefined: not found). */
+function devServerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('start-dev')) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** What the processes of one side used while `work` ran. */
+async function measuredCpu<T>(pids: { server: number | undefined; worker: number }, work: () => Promise<T>): Promise<{ value: T; cpu: { server: number; worker: number; bench: number } }> {
+  const benchSeconds = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  };
+  const before = { server: cpuSeconds(pids.server), worker: cpuSeconds(pids.worker), bench: benchSeconds() };
+  const value = await work();
+  return { value, cpu: { server: cpuSeconds(pids.server) - before.server, worker: cpuSeconds(pids.worker) - before.worker, bench: benchSeconds() - before.bench } };
 }
 
 /** Applied effects of one step over a set of jobs. */
@@ -102,6 +147,8 @@ interface Peer {
   jobIdOf(id: string): string;
   startWorker(): Proc;
   ready(proc: Proc): Promise<void>;
+  /** The PID of the side's server: Temporal's dev server, or redis-server (undefined: not found, its CPU not measured). */
+  serverPid: number | undefined;
   /** Recoveries the system reported so far, where it reports them. */
   recoveries(): number | null;
 }
@@ -134,7 +181,7 @@ function tally(store: EffectStore, jobIds: readonly string[]): StepTally[] {
   });
 }
 
-async function throughputRound(peer: Peer, prefix: string, jobs: number): Promise<RoundFigures & { jobIds: string[] }> {
+async function throughputRound(peer: Peer, prefix: string, jobs: number): Promise<Omit<RoundFigures, 'cpuPer100Jobs'> & { jobIds: string[] }> {
   const latencies: number[] = [];
   const ends: Promise<void>[] = [];
   const jobIds: string[] = [];
@@ -228,6 +275,7 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
     const effectsUrl = { [serviceVariable(EFFECTS_SERVICE)]: store.url };
 
     const jobledger: Peer = {
+      serverPid: devServerPid(),
       jobIdOf: (id) => jobIdFor(peerJob.type, id),
       submit: async (id) => {
         const { jobId } = await jobClient.submit(peerJob, { id });
@@ -257,6 +305,7 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
     let stalled = 0;
     queueEvents.on('stalled', () => (stalled += 1));
     const bullmq: Peer = {
+      serverPid: redis.pid,
       jobIdOf: (id) => id,
       submit: async (id) => {
         const ended = new Promise<boolean>((resolve) => waiters.set(id, resolve));
@@ -291,10 +340,15 @@ export async function runBullmqBench(options: BullmqBenchOptions = {}): Promise<
     });
     async function measured(side: Side, r: number): Promise<RoundFigures> {
       const prefix = `${run}-r${r}-${side}`;
-      const { jobIds, ...figures } = await throughputRound(peers[side], prefix, jobs);
+      const worker = throughputWorkers.find((w) => w.side === side)!.proc.child.pid!;
+      const { value, cpu } = await measuredCpu({ server: peers[side].serverPid, worker }, () => throughputRound(peers[side], prefix, jobs));
+      const { jobIds, ...timed } = value;
+      const per100 = (seconds: number) => round((seconds * 100) / jobs, 2);
+      const figures: RoundFigures = { ...timed, cpuPer100Jobs: { server: per100(cpu.server), worker: per100(cpu.worker), bench: per100(cpu.bench) } };
       throughputJobs[side].push(...jobIds);
       for (let i = 0; i < 10; i++) dedupedAll = (await peers[side].resubmit(`${prefix}-${i}`)) && dedupedAll;
-      console.log(`  round ${r + 1} ${side}: ${figures.jobsPerSec} jobs/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms`);
+      const c = figures.cpuPer100Jobs;
+      console.log(`  round ${r + 1} ${side}: ${figures.jobsPerSec} jobs/s, p50 ${figures.latency.p50Ms} ms, p99 ${figures.latency.p99Ms} ms; CPU s per 100 jobs: server ${c.server}, worker ${c.worker}, bench ${c.bench}`);
       return figures;
     }
     const ratios = perRound.map((r) => round(r.jobledger.jobsPerSec / r.bullmq.jobsPerSec, 3));

@@ -14,6 +14,7 @@ import { freePort } from '../test/helpers/servers';
 
 export interface RedisServer {
   port: number;
+  pid: number;
   /** `redis-server --version`'s first words, for the record. */
   version: string;
   stop(): Promise<void>;
@@ -40,7 +41,7 @@ export async function startRedis(): Promise<RedisServer> {
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (await answersPing(port)) return { port, version, stop };
+    if (await answersPing(port)) return { port, pid: child.pid!, version, stop };
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`redis-server on 127.0.0.1:${port} did not answer PING within 15 s (exit code ${child.exitCode})`);
