@@ -43,7 +43,9 @@ async function main(): Promise<void> {
     summaries[name] = summary;
     console.log(`${name}: ${summary.headline}`);
   }
-  if (process.env.BENCH_RECORD !== '0') recordRun(`npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
+  // The command as run, with the BENCH_* settings that changed sizes or sides.
+  const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_RECORD').map(([k, v]) => `${k}=${v} `).join('');
+  if (process.env.BENCH_RECORD !== '0') recordRun(`${settings}npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
   if (json) process.stdout.write(JSON.stringify(summaries, null, 2) + '\n');
 }
 

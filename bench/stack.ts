@@ -50,6 +50,12 @@ export interface Stack {
   dir: string;
   /** A plain Temporal worker (no codec, no ledger) and client on the same server, on their own task queue. */
   plain(): Promise<{ client: Client; taskQueue: string }>;
+  /**
+   * A second jobledger worker running the workflow code of another checkout (`root`: a copy of an earlier
+   * commit with this bench/workflows.ts and bench/jobs.ts in it), same ledger, codec and settings, on its own
+   * task queue, and the JobClient that submits to it: a before/after comparison in one run.
+   */
+  earlier(root: string): Promise<JobClient>;
   stop(): Promise<void>;
 }
 
@@ -90,6 +96,21 @@ export async function startStack(tuning: WorkerTuning = {}): Promise<Stack> {
     running.push({ worker: plainWorker, done: plainWorker.run() });
     return { client: new Client({ connection: env.connection }), taskQueue: plainQueue };
   };
+  const earlier = async (root: string) => {
+    const earlierQueue = 'bench-earlier';
+    const earlierWorker = await createJobWorker({
+      connection: env.nativeConnection,
+      taskQueue: earlierQueue,
+      definitions: BENCH_JOBS,
+      ledger,
+      logger,
+      dataConverter,
+      workflowsPath: join(root, 'bench', 'workflows.ts'),
+      extra: tuning,
+    });
+    running.push({ worker: earlierWorker, done: earlierWorker.run() });
+    return new JobClient({ client, registry: new JobRegistry(BENCH_JOBS), ledger, taskQueue: earlierQueue, logger, submittedBy: 'bench', metrics: Runtime.instance().metricMeter });
+  };
   const stop = async () => {
     for (const r of running) r.worker.shutdown();
     await Promise.allSettled(running.map((r) => r.done));
@@ -97,7 +118,7 @@ export async function startStack(tuning: WorkerTuning = {}): Promise<Stack> {
     await env.teardown();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { env, client, jobs, ledger, logger, taskQueue, dir, plain, stop };
+  return { env, client, jobs, ledger, logger, taskQueue, dir, plain, earlier, stop };
 }
 
 /** How many events of each type one workflow's history holds, and the total. */
