@@ -66,7 +66,7 @@ function throughputSvg(t: ThroughputFigures, width = 560, height = 170): string 
     .map((i) => `<text x="${(left + i * step + step / 2).toFixed(1)}" y="${height - 6}" text-anchor="middle">${time(t.binStarts[i]!)}</text>`)
     .join('');
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="closed jobs per minute" data-closed="${esc(t.closed.join(','))}" font-size="11" fill="#52606d">` +
+    `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="closed jobs per minute" data-closed="${esc(t.closed.join(','))}" font-size="11" fill="#52606d">` +
     `<line x1="${left}" y1="${8 + plotH}" x2="${width - 6}" y2="${8 + plotH}" stroke="#cbd2d9"/>` +
     `<line x1="${left}" y1="8" x2="${width - 6}" y2="8" stroke="#eef1f4"/>` +
     `<text x="${left - 4}" y="12" text-anchor="end">${esc(+max.toFixed(2))}</text><text x="${left - 4}" y="${8 + plotH}" text-anchor="end">0</text>` +
@@ -162,10 +162,12 @@ function dashboardCss(): string {
   return readFileSync(join(__dirname, 'dashboard', 'page.css'), 'utf8');
 }
 
+/** The report's own layout over the dashboard's: the chart two columns wide, numbers kept on one line. */
 const REPORT_CSS = `
 .bar .meta { color: #cbd2d9; font-size: 13px; }
-.cards .card:nth-child(n) { grid-column: auto; }
-section.card table td, section.card table th { white-space: nowrap; }
+.cards { grid-template-columns: repeat(4, minmax(0, 1fr)); }
+.cards .chart-card { grid-column: span 2; }
+td.num, th.num { white-space: nowrap; }
 @media print { .bar { position: static; } body { background: #fff; } }
 `;
 
