@@ -38,8 +38,17 @@ async function main(): Promise<void> {
   }
   if (json) console.log = console.error;
   const summaries: Record<string, BenchSummary> = {};
+  let failed = 0;
   for (const name of names.length > 0 ? names : Object.keys(BENCHES)) {
-    const summary = (await BENCHES[name]!()) ?? { headline: `see artifacts/bench/${name}.json` };
+    // A scenario that fails is recorded as failed, and the others still run.
+    const summary = await BENCHES[name]!().then(
+      (s) => s ?? { headline: `see artifacts/bench/${name}.json` },
+      (err: unknown) => {
+        failed++;
+        console.error(err);
+        return { headline: `FAILED: ${err instanceof Error ? err.message : String(err)}` };
+      },
+    );
     summaries[name] = summary;
     console.log(`${name}: ${summary.headline}`);
   }
@@ -47,6 +56,7 @@ async function main(): Promise<void> {
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_RECORD').map(([k, v]) => `${k}=${v} `).join('');
   if (process.env.BENCH_RECORD !== '0') recordRun(`${settings}npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
   if (json) process.stdout.write(JSON.stringify(summaries, null, 2) + '\n');
+  if (failed > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
