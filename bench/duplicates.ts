@@ -1,7 +1,8 @@
 /**
- * B2: a duplicate-submission storm. First, `BENCH_B2_JOBS` (default 1,000) jobs that finish (`bench.list`)
- * and as many that stay running (`bench.hold`, whose step waits until the bench releases it) are submitted
- * by 20 concurrent submitters, each submission timed (a first submission starts a workflow). Then rounds of
+ * B2: a duplicate-submission storm. First, `BENCH_B2_JOBS` (default 1,000) jobs that finish (`bench.list`,
+ * run to their end) and then as many that stay running (`bench.hold`, whose step waits until the bench
+ * releases it) are submitted by the submitters, each submission timed (a first submission starts a
+ * workflow). Then rounds of
  * the storm: each round resubmits every one of them once, finished and running interleaved, by
  * `BENCH_B2_SUBMITTERS` (default 20) concurrent submitters, each duplicate timed and checked to be answered
  * as a duplicate. Round 0 is a warm-up: reported, not counted. Counted rounds: `BENCH_B2_ROUNDS`, default 3.
@@ -25,18 +26,20 @@ export async function runDuplicateBench(): Promise<BenchSummary> {
     // Both kinds, interleaved, in one list: [finished 0, running 0, finished 1, ...].
     const all = finished.flatMap((f, i) => [{ job: listJob, input: f }, { job: holdJob, input: running[i]! }]);
 
+    // The finished jobs run to their end first: the held ones then take activity slots and keep them.
     const firstMs: number[] = [];
-    const jobIds: string[] = [];
-    await pool(all.length, submitters, async (i) => {
-      const { job, input } = all[i]!;
+    const first = async (job: typeof listJob | typeof holdJob, input: { id: string }) => {
       const t0 = performance.now();
       const submitted = await stack.jobs.submit(job, input);
       firstMs.push(performance.now() - t0);
       if (submitted.deduplicated) throw new Error(`first submission of ${submitted.jobId} was answered as a duplicate`);
-      jobIds[i] = submitted.jobId;
+      return submitted.jobId;
+    };
+    await pool(jobs, submitters, async (i) => {
+      await stack.client.workflow.getHandle(await first(listJob, finished[i]!)).result();
     });
     await pool(jobs, submitters, async (i) => {
-      await stack.client.workflow.getHandle(jobIds[2 * i]!).result();
+      await first(holdJob, running[i]!);
     });
 
     const storm: Array<{ round: number; counted: boolean; finished: Latency; running: Latency; all: Latency }> = [];
