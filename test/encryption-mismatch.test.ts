@@ -107,7 +107,13 @@ test('encryption on in the client, off in the worker: one worker error naming JO
   assert.match(blockedLine, /JOBLEDGER_CODEC_KEYS: the job was submitted with JOBLEDGER_CODEC_KEYS/);
 
   // The worker said it once, naming the setting, however many times the task failed; the SDK's own per-retry lines are gone.
-  const attempts = view.blocked.attempts;
+  let attempts = view.blocked.attempts;
+  for (const until = Date.now() + 60_000; attempts < 3 && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 500));
+    const again = JSON.parse((await encryptingCli(['status', jobId, '--json'])).stdout) as typeof view;
+    attempts = again.blocked?.attempts ?? attempts;
+  }
+  assert.ok(attempts >= 3, `only ${attempts} workflow task attempts`);
   const reports = decodingLines(plainWorker);
   process.stdout.write(`# worker's decoding lines after ${attempts} failed attempts:\n${reports.map((l) => `#   ${JSON.stringify(l)}`).join('\n')}\n`);
   assert.equal(reports.length, 1, plainWorker.lines.join('\n'));
