@@ -83,9 +83,9 @@ async function failureFacts(client: Client, failure: temporal.api.failure.v1.IFa
   try {
     const error = await decodeOptionalFailureToOptionalError(client.workflow.options.loadedDataConverter, failure);
     return { errorClass: stored.errorClass, message: error?.message || stored.message };
-  } catch {
+  } catch (err) {
     // Encrypted by the worker with keys this client lacks: the class (never encrypted) still says enough.
-    return stored;
+    return { ...stored, message: `${stored.message} (this client cannot read it: ${err instanceof Error ? err.message : String(err)})` };
   }
 }
 
