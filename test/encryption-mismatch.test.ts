@@ -23,10 +23,10 @@ let env: TestWorkflowEnvironment;
 // The worker without keys must not inherit any from the shell that runs the test.
 delete process.env.JOBLEDGER_CODEC_KEYS;
 
-function settings(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+function settings(extra: NodeJS.ProcessEnv = {}, queue = taskQueue): NodeJS.ProcessEnv {
   return {
     TEMPORAL_ADDRESS: env.address,
-    JOBLEDGER_TASK_QUEUE: taskQueue,
+    JOBLEDGER_TASK_QUEUE: queue,
     JOBLEDGER_LEDGER_PATH: join(dir, 'ledger.db'),
     JOBLEDGER_BREAKER_PATH: join(dir, 'breakers.db'),
     JOBLEDGER_METRICS_PORT: '0',
@@ -137,4 +137,26 @@ test('encryption on in the client, off in the worker: one worker error naming JO
   const final = JSON.parse(after.stdout) as { status: string; blocked?: unknown };
   assert.equal(final.status, 'Completed', after.stdout);
   assert.equal(final.blocked, undefined);
+});
+
+test('encryption off in the client, on in the worker: status reports UnencryptedPayloadError blocked, with both ways out', async () => {
+  const queue = unique('mismatch-reverse-tq');
+  const keyedWorker = startWorkerProcess(false, settings({ JOBLEDGER_CODEC_KEYS: KEYS }, queue));
+  await workerStarted(keyedWorker);
+  const plainCli = (args: string[]) => cli(args, settings({ JOBLEDGER_SUBMITTED_BY: 'newcomer', LOG_LEVEL: 'warn' }, queue));
+  const submitted = await plainCli(['submit', 'greeting.send', '--input', '{"recipientId":"bob","language":"en"}', '--json']);
+  assert.equal(submitted.code, 0, submitted.stderr);
+  const { jobId } = JSON.parse(submitted.stdout) as { jobId: string };
+  let status: RunResult | undefined;
+  for (const until = Date.now() + 60_000; ; ) {
+    status = await plainCli(['status', jobId]);
+    if (status.stdout.includes('BLOCKED') || Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  show('status, client without keys, worker with them', status);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /^ {2}blocked: {4}a payload the worker cannot decode \(UnencryptedPayloadError; \d+ workflow task attempts/m);
+  assert.match(status.stdout, /^ {2}setting: {4}JOBLEDGER_CODEC_KEYS$/m);
+  assert.match(status.stdout, /give the client the same JOBLEDGER_CODEC_KEYS, then terminate and resubmit the job; or, while migrating, set JOBLEDGER_CODEC_ALLOW_PLAINTEXT=true on the workers/);
+  assert.equal(decodingLines(keyedWorker).map((l) => l.error_class).join(), 'UnencryptedPayloadError');
 });
