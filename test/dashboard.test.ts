@@ -18,6 +18,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Page } from 'playwright-core';
 import { LATENCY_BUCKETS_MS, latencyBucketOf } from '../client/dashboard/figures';
 import { startDashboard, type DashboardServer } from '../client/dashboard/server';
+import { recordReconcileVerdict } from '../client/health';
 import { jobOutcome } from '../client/outcome';
 import { MemoryBreakerStore, initialRecord } from '../resilience';
 import { AttemptLog, flakyJob, sagaJob } from './fixtures/jobs';
@@ -242,6 +243,15 @@ test("the page's numbers match the workload exactly, percentiles within one buck
     assertWithinOneBucket(percentiles.p99, durations, 0.99, `${jobType} p99`);
   }
 
+  // Another window: the same jobs, in 28 bins of 6 hours.
+  await page.click('[data-window="7d"]');
+  await eventually('the 7 d window', async () => {
+    const f = await pageFigures(page, '*');
+    const bins = ((await page.locator('[data-testid="chart"]').getAttribute('data-closed')) ?? '').split(',').length;
+    return { closed: f.closed, submitted: f.submitted, charted: f.charted, bins };
+  }, { closed: 6, submitted: 8, charted: 6, bins: 28 });
+  await page.click('[data-window="15m"]');
+
   // The job-type table and the links to the Web UI: each type's list filtered by type and close time.
   const link = await page.locator('#types tr[data-job-type="test.flaky"] a').getAttribute('href');
   assert.ok(link?.startsWith(`${UI_URL}/namespaces/default/workflows?query=`), link ?? '');
@@ -258,6 +268,12 @@ test("the page's numbers match the workload exactly, percentiles within one buck
   assert.match((await health('breakers').textContent()) ?? '', /payments: open/);
   assert.equal(await health('checkpoint').getAttribute('data-status'), 'none');
   assert.match((await health('reconcile').textContent()) ?? '', /not yet recorded/);
+  // A reconcile verdict recorded in the ledger (as `jobledger reconcile` records it) appears on the next refresh.
+  await recordReconcileVerdict(h.ledger, {
+    checkedAt: new Date().toISOString(), ok: false, rows: 6, discrepancies: 1, byKind: { ledger: 1 }, checkedBy: 'erin@ops', host: 'ops-host',
+  });
+  await page.waitForSelector('[data-health="reconcile"][data-status="bad"]', { timeout: 15_000 });
+  assert.match((await health('reconcile').textContent()) ?? '', /^1 discrepancies \(ledger 1\), .* by erin@ops on ops-host$/);
   await page.screenshot({ path: join(SHOTS, 'operator.png') });
   await page.locator('[data-testid="dead-letter"]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'operator-dead-letter.png') });

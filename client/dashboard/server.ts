@@ -102,8 +102,8 @@ function issuesText(issues: readonly z.core.$ZodIssue[]): string {
 
 /** Starts the dashboard on 127.0.0.1. See `DashboardOptions`. */
 export async function startDashboard(options: DashboardOptions): Promise<DashboardServer> {
-  const tokens = new BearerTokens(options.tokens);
   if (Object.keys(options.tokens).length === 0) throw new Error('the dashboard needs at least one token (JOBLEDGER_DASHBOARD_TOKENS)');
+  const tokens = new BearerTokens(options.tokens);
   const assets = staticAssets();
   const reader = new DashboardStateReader(options);
   const log = options.logger;
@@ -129,6 +129,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (!input.success) throw new HttpError(400, 'invalid_action', issuesText(input.error.issues), { issues: input.error.issues });
     try {
       const accepted = await options.jobs.act(jobId, input.data);
+      reader.invalidate();
       log?.info({ job_id: jobId, action, operator: input.data.operator }, 'dashboard: dead-letter action accepted');
       return { jobId, ...accepted, operator: input.data.operator, reason: input.data.reason };
     } catch (err) {

@@ -76,6 +76,15 @@ export interface DashboardState {
   };
 }
 
+/** How long the reads from Temporal and the stores are shared between requests, in ms. */
+export const TEMPORAL_READS_TTL_MS = 1_500;
+
+interface TemporalReads {
+  live: Probe<Map<string, LiveCounts>>;
+  deadLetter: Probe<DeadLetterRow[]>;
+  health: HealthPanel;
+}
+
 /** The most parked jobs listed (and diagnosed) at once. */
 export const DEAD_LETTER_ROWS = 100;
 /** How long one diagnose query may take before the row shows the problem instead. */
@@ -146,7 +155,7 @@ export class DashboardStateReader {
     await this.refresh();
     const now = this.now();
     const types = this.aggregate.jobTypes();
-    const [live, deadLetter, health] = await Promise.all([probe(() => liveCounts(this.sources.client, types)), this.deadLetter(now), this.health(now)]);
+    const { live, deadLetter, health } = await this.temporalReads(now, types);
     const figures = this.aggregate.figures(window, now, live.ok ? live.value : undefined);
     const { uiUrl, namespace } = this.sources;
     const byJobType: Record<string, string> = { '*': filteredUiUrl(uiUrl, namespace, undefined, figures.from) };
@@ -159,6 +168,27 @@ export class DashboardStateReader {
       health,
       links: { byJobType },
     };
+  }
+
+  /**
+   * What comes from Temporal and the stores (live counts, the dead letter, health), shared by every request
+   * for TEMPORAL_READS_TTL_MS: several open pages cost Temporal the queries of one.
+   */
+  private temporalReads(now: number, types: readonly string[]): Promise<TemporalReads> {
+    const key = types.join('\n');
+    const cached = this.reads;
+    if (cached && cached.key === key && now - cached.at < TEMPORAL_READS_TTL_MS) return cached.value;
+    const value = Promise.all([probe(() => liveCounts(this.sources.client, types)), this.deadLetter(now), this.health(now)]).then(
+      ([live, deadLetter, health]) => ({ live, deadLetter, health }),
+    );
+    this.reads = { key, at: now, value };
+    return value;
+  }
+  private reads: { key: string; at: number; value: Promise<TemporalReads> } | undefined;
+
+  /** Forgets the shared reads (after an action changed what they show). */
+  invalidate(): void {
+    this.reads = undefined;
   }
 
   private now(): number {
