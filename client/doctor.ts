@@ -40,7 +40,7 @@ export class CheckTimeoutError extends Error {
 }
 
 /** `promise`, or a CheckTimeoutError after `ms`. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+export async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new CheckTimeoutError(`no answer within ${ms / 1000} s`)), ms);

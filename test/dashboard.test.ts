@@ -275,8 +275,9 @@ test("the page's numbers match the workload exactly, percentiles within one buck
   await page.waitForSelector('[data-health="reconcile"][data-status="bad"]', { timeout: 15_000 });
   assert.match((await health('reconcile').textContent()) ?? '', /^1 discrepancies \(ledger 1\), .* by erin@ops on ops-host$/);
   await page.screenshot({ path: join(SHOTS, 'operator.png') });
-  await page.locator('[data-testid="dead-letter"]').scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(SHOTS, 'operator-dead-letter.png') });
+  await page.locator('[data-testid="health"]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, 'operator-dead-letter-health.png') });
+  await page.screenshot({ path: join(SHOTS, 'operator-full-page.png'), fullPage: true });
   await page.close();
 });
 

@@ -10,7 +10,7 @@ import { JobStatus } from '../../common/constants';
 import type { FailureContext } from '../../common/types';
 import type { Ledger } from '../../ledger';
 import type { BreakerListing, BreakerState } from '../../resilience';
-import { taskQueuePollers, type TaskQueuePollers } from '../doctor';
+import { taskQueuePollers, within, type TaskQueuePollers } from '../doctor';
 import { lastAuditCheckpoint, lastReconcileVerdict, type CheckpointHealth, type RecordedVerdict } from '../health';
 import type { JobClient } from '../jobs';
 import { jobUrl, quoteVisibilityValue } from '../list';
@@ -100,14 +100,6 @@ async function probe<T>(read: () => Promise<T>): Promise<Probe<T>> {
   } catch (err) {
     return { ok: false, problem: problemOf(err) };
   }
-}
-
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Counts by live status per job type, from Temporal visibility (running executions only). */
