@@ -15,12 +15,14 @@ import type { Client } from '@temporalio/client';
 import type { JobClient } from '../client/jobs';
 import { codeJob, listJob } from './jobs';
 import { envInt, interleaved, latency, median, pool, round, writeResult, type BenchSummary, type Latency } from './lib';
-import { historyShape, startStack, type Stack } from './stack';
+import { childCpuMs, historyShape, ownCpuMs, startStack, type Stack } from './stack';
 
 const TARGET = { ratio: 0.9, addedP99Ms: 20 };
 
 interface SideRound {
   jobsPerSec: number;
+  /** CPU per job in the throughput phase: the dev server's, and the bench process's (workers, clients, ledger). */
+  cpuMsPerJob: { server: number; worker: number };
   startToClose: Latency;
   startToResult: Latency;
 }
@@ -48,10 +50,13 @@ function runnerFor(stack: Stack, plain: { client: Client; taskQueue: string }, s
 
 async function measure(run: () => Promise<{ id: string; client: Client }>, jobs: number, concurrency: number, latencyJobs: number): Promise<SideRound> {
   const t0 = performance.now();
+  const server0 = childCpuMs();
+  const own0 = ownCpuMs();
   await pool(jobs, concurrency, async () => {
     await run();
   });
   const jobsPerSec = jobs / ((performance.now() - t0) / 1000);
+  const cpuMsPerJob = { server: round((childCpuMs() - server0) / jobs, 2), worker: round((ownCpuMs() - own0) / jobs, 2) };
   const serverMs: number[] = [];
   const clientMs: number[] = [];
   for (let i = 0; i < latencyJobs; i++) {
@@ -61,7 +66,7 @@ async function measure(run: () => Promise<{ id: string; client: Client }>, jobs:
     const d = await client.workflow.getHandle(id).describe();
     serverMs.push(d.closeTime!.getTime() - d.startTime.getTime());
   }
-  return { jobsPerSec: round(jobsPerSec, 2), startToClose: latency(serverMs, 1), startToResult: latency(clientMs, 1) };
+  return { jobsPerSec: round(jobsPerSec, 2), cpuMsPerJob, startToClose: latency(serverMs, 1), startToResult: latency(clientMs, 1) };
 }
 
 export async function runOverheadBench(): Promise<BenchSummary> {
@@ -121,7 +126,7 @@ export async function runOverheadBench(): Promise<BenchSummary> {
     const file = writeResult('b1', result);
     console.log(`B1 jobledger vs raw Temporal: ${rounds} rounds × ${jobs} jobs (${concurrency} submitters) + ${latencyJobs} one at a time, per side`);
     results.forEach((r, i) => {
-      const cell = (s: SideRound) => `${s.jobsPerSec} jobs/s, start-to-close p50 ${s.startToClose.p50Ms} p99 ${s.startToClose.p99Ms} ms`;
+      const cell = (s: SideRound) => `${s.jobsPerSec} jobs/s, start-to-close p50 ${s.startToClose.p50Ms} p99 ${s.startToClose.p99Ms} ms, CPU/job server ${s.cpuMsPerJob.server} bench ${s.cpuMsPerJob.worker} ms`;
       console.log(`  round ${i + 1}: plain ${cell(r.plain)} | list ${cell(r.list)} | code ${cell(r.code)}${r.earlier ? ` | earlier list ${cell(r.earlier)}` : ''}`);
     });
     for (const f of forms) {

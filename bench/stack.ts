@@ -5,7 +5,7 @@
  * search attributes, logs, metrics, and payload encryption (the codec) on client and worker. `plain()`
  * adds a plain Temporal worker and client (no codec) on the same server, for B1.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -145,4 +145,32 @@ export async function runJobs(stack: Stack, n: number, submitters: number, prefi
     jobIds[i] = jobId;
   });
   return { ms: performance.now() - t0, jobIds };
+}
+
+/** CPU time (user + system, ms) of this process's child processes (the dev server), from /proc; 0 where there is no /proc. */
+export function childCpuMs(): number {
+  let ticks = 0;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      // Fields after the command name (which may hold spaces): state ppid ... utime(14) stime(15).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === process.pid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** CPU time (user + system, ms) of this process: the workers, the clients and the ledger. */
+export function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
