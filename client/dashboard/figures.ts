@@ -180,25 +180,27 @@ export class FigureAggregate {
   /** The figures of the window ending at `now`; `live` holds Temporal's counts by job type, when asked. */
   figures(window: DashboardWindow, now: number, live?: ReadonlyMap<string, LiveCounts>): DashboardFigures {
     const from = now - DASHBOARD_WINDOWS[window];
-    const inWindow = <T extends Stamp>(list: readonly T[]) => list.filter((s) => s.at > from && s.at <= now);
-    const submits = inWindow(this.submits);
-    const closes = inWindow(this.closes);
-    const errors = inWindow(this.errors);
-    const retries = inWindow(this.retries);
-    const parks = inWindow(this.parks);
     const types = [...new Set([...this.types, ...(live?.keys() ?? [])])].sort();
-    const one = (jobType: string, match: (s: Stamp) => boolean, liveCounts: LiveCounts | null): JobTypeFigures =>
-      typeFigures(jobType, window, from, now, {
-        submits: submits.filter(match),
-        closes: closes.filter(match),
-        errors: errors.filter(match),
-        retries: retries.filter(match),
-        parks: parks.filter(match),
-        live: liveCounts,
-      });
-    const jobTypes = types.map((t) => one(t, (s) => s.jobType === t, live?.get(t) ?? null));
-    const total = one('*', () => true, live ? sumLive([...live.values()]) : null);
-    return { window, from, to: now, cursor: this.cursor, percentileMethod: PERCENTILE_METHOD, jobTypes, total };
+    // One pass over each list: every stamp in the window goes to its job type's lists and to the total's.
+    const empty = (): Omit<WindowStamps, 'live'> => ({ submits: [], closes: [], errors: [], retries: [], parks: [] });
+    const total = empty();
+    const byType = new Map(types.map((t) => [t, empty()]));
+    const sort = <T extends Stamp>(list: readonly T[], pick: (lists: Omit<WindowStamps, 'live'>) => T[]) => {
+      for (const stamp of list) {
+        if (stamp.at <= from || stamp.at > now) continue;
+        pick(total).push(stamp);
+        const own = byType.get(stamp.jobType);
+        if (own) pick(own).push(stamp);
+      }
+    };
+    sort(this.submits, (l) => l.submits);
+    sort(this.closes, (l) => l.closes);
+    sort(this.errors, (l) => l.errors);
+    sort(this.retries, (l) => l.retries);
+    sort(this.parks, (l) => l.parks);
+    const jobTypes = types.map((t) => typeFigures(t, window, from, now, { ...(byType.get(t) ?? empty()), live: live?.get(t) ?? null }));
+    const totalFigures = typeFigures('*', window, from, now, { ...total, live: live ? sumLive([...live.values()]) : null });
+    return { window, from, to: now, cursor: this.cursor, percentileMethod: PERCENTILE_METHOD, jobTypes, total: totalFigures };
   }
 
   private apply(event: LedgerEvent): void {
@@ -284,7 +286,10 @@ export function latencyBucketOf(ms: number): number {
 /** Histogram and nearest-rank percentiles (each a bucket's upper bound) of the given durations. */
 export function latencyFigures(durations: readonly number[]): LatencyFigures {
   const buckets = LATENCY_BUCKETS_MS.map(() => 0);
-  for (const ms of durations) buckets[latencyBucketOf(ms)] = (buckets[latencyBucketOf(ms)] ?? 0) + 1;
+  for (const ms of durations) {
+    const i = latencyBucketOf(ms);
+    buckets[i] = (buckets[i] ?? 0) + 1;
+  }
   const count = durations.length;
   const percentile = (p: number): number | null => {
     if (count === 0) return null;
