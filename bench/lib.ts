@@ -114,10 +114,10 @@ const RUNS_HEADER = ['| date | commit | machine | command | scenario | headline 
 
 /**
  * Adds one row per scenario of this run to the runs table of docs/BENCHMARKS.md (under `## Runs`, made
- * when missing, right after the introduction), after the table's last row.
+ * when missing, right after the introduction), after the table's last row. `env`: the date, commit and
+ * machine as they were when the run started. Default: now.
  */
-export function recordRun(command: string, rows: ReadonlyArray<{ scenario: string; headline: string }>): void {
-  const env = environment();
+export function recordRun(command: string, rows: ReadonlyArray<{ scenario: string; headline: string }>, env = environment()): void {
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = rows.map((r) => `| ${env.date} | ${env.commit} | ${env.machine} | \`${cell(command)}\` | ${r.scenario} | ${cell(r.headline)} |`);
   const text = readFileSync(BENCHMARKS_MD, 'utf8').split('\n');

@@ -5,7 +5,7 @@
  * docs/BENCHMARKS.md (not with BENCH_RECORD=0, for quick trials). `--json` prints one JSON object (scenario: headline and file) on stdout instead of
  * the summaries, which then go to stderr.
  */
-import { recordRun, type Bench, type BenchSummary } from './lib';
+import { environment, recordRun, type Bench, type BenchSummary } from './lib';
 import { runLedgerBench } from './ledger';
 import { runOverheadBench } from './overhead';
 import { runDuplicateBench } from './duplicates';
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (json) console.log = console.error;
+  const started = environment();
   const summaries: Record<string, BenchSummary> = {};
   let failed = 0;
   for (const name of names.length > 0 ? names : Object.keys(BENCHES)) {
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   }
   // The command as run, with the BENCH_* settings that changed sizes or sides.
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_RECORD').map(([k, v]) => `${k}=${v} `).join('');
-  if (process.env.BENCH_RECORD !== '0') recordRun(`${settings}npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })));
+  if (process.env.BENCH_RECORD !== '0') recordRun(`${settings}npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`, Object.entries(summaries).map(([scenario, s]) => ({ scenario, headline: s.headline })), started);
   if (json) process.stdout.write(JSON.stringify(summaries, null, 2) + '\n');
   if (failed > 0) process.exitCode = 1;
 }
