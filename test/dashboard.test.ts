@@ -273,7 +273,7 @@ test("the page's numbers match the workload exactly, percentiles within one buck
     checkedAt: new Date().toISOString(), ok: false, rows: 6, discrepancies: 1, byKind: { ledger: 1 }, checkedBy: 'erin@ops', host: 'ops-host',
   });
   await page.waitForSelector('[data-health="reconcile"][data-status="bad"]', { timeout: 15_000 });
-  assert.match((await health('reconcile').textContent()) ?? '', /^1 discrepancies \(ledger 1\), .* by erin@ops on ops-host$/);
+  assert.match((await health('reconcile').textContent()) ?? '', /^1 discrepancy \(ledger 1\), .* by erin@ops on ops-host$/);
   await page.screenshot({ path: join(SHOTS, 'operator.png') });
   await page.locator('[data-testid="health"]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'operator-dead-letter-health.png') });

@@ -75,6 +75,7 @@ function showSignIn(message) {
   $('sign-in').hidden = false;
   $('sign-out').hidden = true;
   $('role').textContent = '';
+  delete document.body.dataset.role;
   $('sign-in-error').textContent = message || '';
   $('token').focus();
 }
@@ -340,7 +341,7 @@ function renderHealth(h) {
   else {
     const v = h.reconcile.value;
     const kinds = Object.entries(v.byKind).map(([k, n]) => `${k} ${n}`).join(', ');
-    const text = v.ok ? `agreed on ${v.rows} rows` : `${v.discrepancies} discrepancies (${kinds})`;
+    const text = v.ok ? `agreed on ${v.rows} rows` : `${v.discrepancies} ${v.discrepancies === 1 ? 'discrepancy' : 'discrepancies'} (${kinds})`;
     lines.push(healthLine('reconcile', 'Last reconcile', v.ok ? 'ok' : 'bad', `${text}, ${v.checkedAt} by ${v.checkedBy} on ${v.host}`));
   }
   $('health').replaceChildren(...lines.flat());
