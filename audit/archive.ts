@@ -31,7 +31,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'nod
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { canonicalJson, hashOf } from '../core/canonical';
+import { canonicalJson, hashOf, sha256Hex } from '../core/canonical';
 import { consistencyProof, inclusionProof, leafHash, prefixRoots, rootOf, verifyConsistency, verifyInclusion } from './merkle';
 
 /** Environment variable `signerFrom` reads the signing key from: PEM (PKCS8), or base64 of the DER. */
@@ -127,13 +127,20 @@ function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
 }
 
-/** The exact text of a file holding `value`. */
-function fileText(value: unknown): string {
-  return `${canonicalJson(value)}\n`;
+/** The exact text of a file holding `value` (`known`: see canonicalJson). */
+function fileText(value: unknown, known?: ReadonlyMap<object, string>): string {
+  return `${canonicalJson(value, known)}\n`;
 }
 
 /** Parses a file that must be canonical JSON matching `schema`; returns the value or what is wrong. */
 function parseStrict<T>(bytes: Buffer, schema: z.ZodType<T>): { value: T } | { problem: string } {
+  const parsed = parseJson(bytes, schema);
+  if ('problem' in parsed) return parsed;
+  const problem = canonicalProblem(bytes, parsed.raw);
+  return problem ? { problem } : { value: parsed.value };
+}
+
+function parseJson<T>(bytes: Buffer, schema: z.ZodType<T>): { value: T; raw: unknown } | { problem: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(bytes.toString('utf8'));
@@ -142,12 +149,40 @@ function parseStrict<T>(bytes: Buffer, schema: z.ZodType<T>): { value: T } | { p
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) return { problem: `is malformed (${describeIssues(parsed.error)})` };
+  return { value: parsed.data, raw };
+}
+
+/** What keeps `bytes` from being the canonical file of `raw`, or undefined. */
+function canonicalProblem(bytes: Buffer, raw: unknown, known?: ReadonlyMap<object, string>): string | undefined {
   try {
-    if (!Buffer.from(fileText(raw), 'utf8').equals(bytes)) return { problem: 'is not in canonical form' };
+    return Buffer.from(fileText(raw, known), 'utf8').equals(bytes) ? undefined : 'is not in canonical form';
   } catch {
-    return { problem: 'holds a number JSON cannot round-trip' };
+    return 'holds a number JSON cannot round-trip';
   }
-  return { value: parsed.data };
+}
+
+/**
+ * Parses a leaf file and checks its payload against payloadHash. The payload's canonical text is made
+ * once: it is both what payloadHash covers and part of the file's canonical text (verify reads every
+ * history through here).
+ */
+function parseLeaf(bytes: Buffer): { value: LeafRecord } | { problem: string } {
+  const parsed = parseJson(bytes, LeafSchema);
+  if ('problem' in parsed) return parsed;
+  const rawPayload = (parsed.raw as { payload: object | null }).payload;
+  let known: Map<object, string> | undefined;
+  if (rawPayload !== null) {
+    let payloadText: string;
+    try {
+      payloadText = canonicalJson(rawPayload);
+    } catch {
+      return { problem: 'holds a number JSON cannot round-trip' };
+    }
+    if (sha256Hex(payloadText) !== parsed.value.payloadHash) return { problem: 'has a payload that does not match its payloadHash' };
+    known = new Map([[rawPayload, payloadText]]);
+  }
+  const problem = canonicalProblem(bytes, parsed.raw, known);
+  return problem ? { problem } : { value: parsed.value };
 }
 
 /** The bytes hashed into the tree for a leaf. */
@@ -436,11 +471,10 @@ async function readLeaves(dir: string): Promise<Pick<ArchiveState, 'leaves' | 'h
     if (n !== expected) return at('is missing');
     const bytes = (await batch)[i % READ_AHEAD]!;
     if ('problem' in bytes) return at(bytes.problem);
-    const parsed = parseStrict(bytes, LeafSchema);
+    const parsed = parseLeaf(bytes);
     if ('problem' in parsed) return at(parsed.problem);
-    const leaf = parsed.value as LeafRecord;
+    const leaf = parsed.value;
     if (leaf.index !== n) return at(`has index ${leaf.index}, not the ${n} of its file name`);
-    if (leaf.payload !== null && hashOf(leaf.payload) !== leaf.payloadHash) return at('has a payload that does not match its payloadHash');
     const earlier = seen.get(leaf.jobId);
     if (earlier !== undefined) return at(`repeats the jobId ${JSON.stringify(leaf.jobId)} of leaf ${earlier}`);
     seen.set(leaf.jobId, n);
