@@ -51,6 +51,10 @@ async function parkThenAct(jobType: string, input: OrderInput, parked: { step: s
   await untilParked(jobId);
   const failure = await h.jobs.diagnose(jobId);
   assert.deepEqual([failure?.step, failure?.errorClass], [parked.step, parked.errorClass], 'where and why the job parked');
+  // The dead letter's listing (search attributes: dlq list, the dashboard) names the same step, even when
+  // a step running beside the failed one was dispatched after it.
+  const listed = await listedDeadLettered(jobType, jobId);
+  assert.deepEqual([listed?.step, listed?.errorClass], [parked.step, parked.errorClass], 'the listing names the failed step');
   const operator = 'alice@ops';
   const reason = `test: ${action} at ${parked.step}`;
   await h.jobs.act(jobId, { action, operator, reason });
@@ -58,6 +62,16 @@ async function parkThenAct(jobType: string, input: OrderInput, parked: { step: s
   const trail = await h.ledger.events({ jobId });
   assert.deepEqual(trail.find((e) => e.kind === `operator.${action}`)?.data, { operator, reason, step: parked.step }, 'the ledger trail records the action');
   return { jobId, result };
+}
+
+/** The job's row in the dead letter's listing, once visibility has it (it is eventually consistent). */
+async function listedDeadLettered(jobType: string, jobId: string) {
+  for (let i = 0; i < 50; i++) {
+    const listed = (await h.jobs.deadLettered(jobType)).find((j) => j.jobId === jobId);
+    if (listed) return listed;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return undefined;
 }
 
 /** Calls a provider received with the step's key (every attempt, failed ones included). */

@@ -461,7 +461,9 @@ async function runJobWith(args: JobArgs, body: JobBody | undefined, attributes: 
     if (interruptible && ending) throw ending;
     state.failure = failure;
     pending = undefined;
-    mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }]);
+    // With the batch, the park also names its failed step: a step running beside it may have written JobStep since.
+    const parkedStep = attributes.enabled && failure.step ? [{ key: SA.JobStep, value: failure.step }] : [];
+    mark(JobStatus.DeadLettered, [{ key: SA.ErrorClass, value: failure.errorClass }, ...parkedStep]);
     const episode: DeadLetterEpisode = {
       parkedAt: now(),
       step: failure.step,
