@@ -186,7 +186,7 @@ ${dashboardCss()}
 ${REPORT_CSS}
 </style>
 </head>
-<body data-window="${esc(f.window)}" data-from="${f.from}" data-to="${f.to}" data-cursor="${f.cursor}">
+<body data-role="report" data-window="${esc(f.window)}" data-from="${f.from}" data-to="${f.to}" data-cursor="${f.cursor}">
 <header class="bar"><h1>jobledger report</h1><span class="meta">window ${esc(f.window)}: ${esc(iso(f.from))} to ${esc(iso(f.to))}</span>
 <a class="ui-link" href="${esc(state.links.byJobType['*'] ?? '')}">These jobs in the Temporal Web UI ↗</a></header>
 <main>
