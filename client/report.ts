@@ -9,11 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { breakerTarget, loadConfig } from '../core/config';
+import { loadConfig } from '../core/config';
 import { ExitCode, parseCommand, print, required, UsageError, type Command, type Output } from '../core/commands';
-import { createLogger } from '../core/logging';
-import { openBreakerStore } from '../resilience';
-import { connectJobClient } from './connect';
+import { withDashboardSources } from './dashboard/open';
 import { DASHBOARD_WINDOWS, DashboardWindow, type JobTypeFigures, type ThroughputFigures } from './dashboard/figures';
 import { DashboardStateReader, type DashboardState, type DeadLetterRow, type HealthPanel } from './dashboard/state';
 
@@ -209,36 +207,17 @@ async function runReport(argv: string[], output: Output): Promise<number> {
   const window = DashboardWindow.safeParse(values.window ?? '24h');
   if (!window.success) throw new UsageError(`--window must be one of ${Object.keys(DASHBOARD_WINDOWS).join(', ')}, not ${JSON.stringify(values.window)}`);
   const config = loadConfig();
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-report' }, process.stderr);
-  const connected = await connectJobClient(config, { logger });
-  try {
-    const breakers = await openBreakerStore(breakerTarget(config), (err) => logger.warn({ err }, 'circuit breaker states not read from PostgreSQL; retrying'));
-    try {
-      const reader = new DashboardStateReader({
-        client: connected.client,
-        jobs: connected.jobs,
-        ledger: connected.ledger,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: config.JOBLEDGER_TASK_QUEUE,
-        uiUrl: config.TEMPORAL_UI_URL,
-        breakers,
-        ...(values.archive !== undefined && { archiveDir: values.archive }),
-      });
-      const state = await reader.read(window.data);
-      await writeFile(file, renderReport(state));
-      const { total } = state.figures;
-      print(
-        output,
-        { file, window: window.data, from: state.figures.from, to: state.figures.to, closed: total.closed, successRate: total.successRate, deadLetter: state.deadLetter.ok ? state.deadLetter.value.length : null },
-        `wrote ${file}: ${total.closed} jobs closed in the last ${window.data}, success ${formatRate(total.successRate)}, p95 ≤ ${formatMs(total.latency.p95Ms)}`,
-      );
-      return ExitCode.ok;
-    } finally {
-      await breakers.close();
-    }
-  } finally {
-    await connected.close();
-  }
+  return withDashboardSources(config, 'jobledger-report', values.archive, async (sources) => {
+    const state = await new DashboardStateReader(sources).read(window.data);
+    await writeFile(file, renderReport(state));
+    const { total } = state.figures;
+    print(
+      output,
+      { file, window: window.data, from: state.figures.from, to: state.figures.to, closed: total.closed, successRate: total.successRate, deadLetter: state.deadLetter.ok ? state.deadLetter.value.length : null },
+      `wrote ${file}: ${total.closed} jobs closed in the last ${window.data}, success ${formatRate(total.successRate)}, p95 ≤ ${formatMs(total.latency.p95Ms)}`,
+    );
+    return ExitCode.ok;
+  });
 }
 
 export const reportCommand: Command = {

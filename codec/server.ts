@@ -15,7 +15,7 @@ import type { Logger } from '../core/logging';
 import { EncryptionCodec, PayloadDecryptionError, decryptPayload, encodingOf } from './codec';
 import { CodecConfigError, UnknownKeyIdError, type Keyring } from './keys';
 import { maskPii, type JsonPath } from './masking';
-import { listenOnLoopback } from '../core/net';
+import { HttpError, listenOnLoopback, readJsonBody } from '../core/net';
 import { BearerTokens, parseRoleTokens } from '../core/tokens';
 
 export type CodecRole = 'viewer' | 'auditor';
@@ -92,42 +92,12 @@ function toJson(payload: Payload): JsonPayload {
   return { metadata, data: Buffer.from(payload.data ?? new Uint8Array()).toString('base64') };
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    /** More fields of the JSON error body. */
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** `encode` or `decode` for `/encode`, `/decode` and `/<namespace>/encode|decode` (the CLI's templated endpoint). */
 function routeOf(pathname: string): 'encode' | 'decode' | undefined {
   const match = /^(?:\/[^/]+)?\/(encode|decode)\/?$/.exec(pathname);
   return match ? (match[1] as 'encode' | 'decode') : undefined;
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-function parseBody(raw: Buffer): Payload[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'bad_request', 'body is not valid JSON');
-  }
+function parseBody(json: unknown): Payload[] {
   const parsed = CodecBody.safeParse(json);
   if (!parsed.success) {
     const where = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
@@ -232,7 +202,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       if (route === 'encode' && role !== 'auditor') {
         throw new HttpError(403, 'forbidden', 'encode needs an auditor token: workers trust encrypted payloads, so a viewer may only decode');
       }
-      const payloads = parseBody(await readBody(req, maxBodyBytes));
+      const payloads = parseBody(await readJsonBody(req, maxBodyBytes));
       const result = await respond(route, role, payloads);
       send(200, { payloads: result.map(toJson) });
       return { status: 200, route, role, count: payloads.length };

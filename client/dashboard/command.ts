@@ -5,10 +5,8 @@
  * opened. It refuses to start (exit 2) without JOBLEDGER_DASHBOARD_TOKENS or with a bad port.
  */
 import { ExitCode, parseCommand, print, UsageError, type Command, type Output } from '../../core/commands';
-import { createLogger } from '../../core/logging';
-import { breakerTarget, loadConfig } from '../../core/config';
-import { openBreakerStore } from '../../resilience';
-import { connectJobClient } from '../connect';
+import { loadConfig } from '../../core/config';
+import { withDashboardSources } from './open';
 import { startDashboard } from './server';
 
 /** Resolves when the process is asked to stop (SIGINT or SIGTERM). */
@@ -29,32 +27,14 @@ async function runDashboard(argv: string[], output: Output): Promise<number> {
   if (tokens === undefined) {
     throw new UsageError('JOBLEDGER_DASHBOARD_TOKENS is not set: give it {"<token of 16+ characters>": "viewer" | "operator"}');
   }
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'jobledger-dashboard' }, process.stderr);
-  const connected = await connectJobClient(config, { logger });
-  const breakers = await openBreakerStore(breakerTarget(config), (err) => logger.warn({ err }, 'circuit breaker states not read from PostgreSQL; retrying'));
-  try {
-    const server = await startDashboard({
-      client: connected.client,
-      jobs: connected.jobs,
-      ledger: connected.ledger,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.JOBLEDGER_TASK_QUEUE,
-      uiUrl: config.TEMPORAL_UI_URL,
-      breakers,
-      ...(values.archive !== undefined && { archiveDir: values.archive }),
-      tokens,
-      port,
-      logger,
-    });
+  return withDashboardSources(config, 'jobledger-dashboard', values.archive, async (sources, logger) => {
+    const server = await startDashboard({ ...sources, tokens, port, logger });
     print(output, { url: server.url, port: server.port }, `dashboard on ${server.url} (sign in with a JOBLEDGER_DASHBOARD_TOKENS token; Ctrl-C stops it)`);
     const signal = await stopRequested();
     logger.info({ signal }, 'dashboard stopping');
     await server.stop();
     return ExitCode.ok;
-  } finally {
-    await breakers.close();
-    await connected.close();
-  }
+  });
 }
 
 export const dashboardCommand: Command = {

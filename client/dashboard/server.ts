@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { DEAD_LETTER_ACTIONS } from '../../common/types';
 import type { DashboardRole } from '../../core/config';
 import type { Logger } from '../../core/logging';
-import { listenOnLoopback } from '../../core/net';
+import { HttpError, listenOnLoopback, readJsonBody } from '../../core/net';
 import { BearerTokens } from '../../core/tokens';
 import { OperatorActionInput, OperatorActionRejectedError } from '../jobs';
 import { DashboardWindow } from './figures';
@@ -69,33 +69,6 @@ const SECURITY_HEADERS = {
 /** The largest action body accepted, in bytes. */
 const MAX_BODY_BYTES = 16 * 1024;
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'bad_request', 'body is not valid JSON');
-  }
-}
-
 function issuesText(issues: readonly z.core.$ZodIssue[]): string {
   return issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
@@ -121,7 +94,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   async function act(req: IncomingMessage, role: DashboardRole) {
     if (role !== 'operator') throw new HttpError(403, 'forbidden', 'dead-letter actions need an operator token; this token is a viewer');
-    const body = DashboardAction.safeParse(await readJson(req));
+    const body = DashboardAction.safeParse(await readJsonBody(req, MAX_BODY_BYTES));
     if (!body.success) throw new HttpError(400, 'bad_request', issuesText(body.error.issues), { issues: body.error.issues });
     const { jobId, action } = body.data;
     // The CLI's checks (identity and reason present, trimmed, no control characters) and its call.
