@@ -85,15 +85,7 @@ function workload(jobs: number, from: number, to: number, seed: number, prefix: 
 
 async function loadSqlite(path: string, rows: readonly Row[]): Promise<void> {
   await openLedger(path).close(); // creates the schema
-  const db = new Database(path);
-  try {
-    const insert = db.prepare('INSERT INTO ledger_events (job_id, step_key, kind, data, recorded_at) VALUES (?, ?, ?, ?, ?)');
-    db.transaction(() => {
-      for (const r of rows) insert.run(r[0], r[1], r[2], r[3], Math.round(r[4]));
-    })();
-  } finally {
-    db.close();
-  }
+  await sqliteAppend(path, rows);
 }
 
 async function loadPostgres(url: string, rows: readonly Row[]): Promise<void> {
