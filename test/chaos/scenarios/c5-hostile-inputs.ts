@@ -195,7 +195,8 @@ async function checkRaw(env: ChaosEnv, workflowId: string, via: RawOutcome['via'
   if (jobStatus !== 'Failed' || errorClass !== 'Validation') problems.push(`JobStatus ${jobStatus ?? '(unset)'}, ErrorClass ${errorClass ?? '(unset)'}`);
   const events = (await handle.fetchHistory()).events ?? [];
   const taskFailures = events.filter((e) => e.workflowTaskFailedEventAttributes).length;
-  const markers = events.filter((e) => e.markerRecordedEventAttributes).length;
+  // Local activity markers only: a patch marker (the search-attribute batch's) records a code version, not work.
+  const markers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
   const activities = events.filter((e) => e.activityTaskScheduledEventAttributes).length;
   if (taskFailures > 0) problems.push(`${taskFailures} WorkflowTaskFailed events`);
   if (markers > 1 || activities > 0) problems.push(`${markers} local activity markers, ${activities} activities: the rejection was retried`);
