@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openLedger, stepKey, type Ledger } from '../ledger';
 import { startPostgres } from '../test/helpers/postgres';
-import type { BenchSummary } from './lib';
+import { envInt, round, type BenchSummary } from './lib';
 
 export interface LedgerBenchOptions {
   /** Measured claim+complete pairs. Default: 20,000 (or env BENCH_LEDGER_OPS). */
@@ -57,10 +57,6 @@ function summarise(latenciesNs: BigUint64Array, totalNs: bigint): Timing {
     p999Us: round(pick(0.999)),
     maxUs: round(sorted[sorted.length - 1]! / 1000),
   };
-}
-
-function round(n: number, digits = 1): number {
-  return Number(n.toFixed(digits));
 }
 
 /** Times `op(i)` for i in [0, ops) after `warmup` untimed calls. */
@@ -210,12 +206,12 @@ function sqliteVersion(): string {
 }
 
 export async function runLedgerBench(options: LedgerBenchOptions = {}): Promise<BenchSummary> {
-  const ops = options.ops ?? Number(process.env.BENCH_LEDGER_OPS ?? 20_000);
+  const ops = options.ops ?? envInt('BENCH_LEDGER_OPS', 20_000);
   const warmup = options.warmup ?? 2_000;
-  const pgOps = options.pgOps ?? Number(process.env.BENCH_LEDGER_PG_OPS ?? 5_000);
+  const pgOps = options.pgOps ?? envInt('BENCH_LEDGER_PG_OPS', 5_000);
   const pgWarmup = Math.min(warmup, 500);
-  const jobs = options.jobs ?? Number(process.env.BENCH_LEDGER_JOBS ?? 1_000_000);
-  const lookups = options.lookups ?? Number(process.env.BENCH_LEDGER_LOOKUPS ?? 20_000);
+  const jobs = options.jobs ?? envInt('BENCH_LEDGER_JOBS', 1_000_000);
+  const lookups = options.lookups ?? envInt('BENCH_LEDGER_LOOKUPS', 20_000);
   const outFile = options.outFile ?? resolve(__dirname, '..', 'artifacts', 'bench', 'b3.json');
   const dir = mkdtempSync(join(tmpdir(), 'ledger-bench-'));
   // Default durability (fsync on), unlike the tests' cluster: the figures are about a real deployment.
